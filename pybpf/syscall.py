@@ -64,7 +64,7 @@ class Kernel:
     """
 
     def bpf(self, cmd: int, attr: object, size: int) -> int:
-        """Call ``bpf(cmd, attr, size)``; ``attr`` is a cffi pointer or buffer. Returns the result."""
+        """Call ``bpf(cmd, attr, size)`` (attr: a cffi pointer or buffer); return the result."""
         ret = libc.syscall(
             ffi.cast("long", NR_BPF), ffi.cast("int", cmd), attr, ffi.cast("unsigned int", size)
         )
@@ -160,6 +160,6 @@ def raise_memlock_limit() -> None:
     if kernel_release() >= (5, 11):
         return
     k = kernel()
-    soft, hard = k.getrlimit(RLIMIT_MEMLOCK)
+    soft, _hard = k.getrlimit(RLIMIT_MEMLOCK)
     if soft != RLIM_INFINITY:
         k.setrlimit(RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY)

@@ -7,33 +7,7 @@ import shutil
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason`` on a developer machine; fail under CI, where everything must run."""
-    if IN_CI:
-        pytest.fail(f"required under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def require_root() -> None:
-    """Require root (BPF programs, perf events); skip outside CI, fail under CI."""
-    if os.geteuid() != 0:
-        skip_or_fail("needs root (CAP_BPF + CAP_PERFMON) to load BPF programs and open perf events")
-
-
-def require_tool(name: str) -> str:
-    """Require an external program (an oracle such as bpftool or go); returns its path."""
-    path = shutil.which(name)
-    if path is None:
-        skip_or_fail(f"needs the {name!r} program (installed by .ci/run)")
-    return path
-
-
-def open_fds() -> set[int]:
-    """The file descriptors this process has open right now."""
-    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+from .support import open_fds, require_root
 
 
 @pytest.fixture
@@ -42,8 +16,11 @@ def no_fd_leak():
     before = open_fds()
     yield
     leaked = open_fds() - before
-    details = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in leaked if os.path.exists(
-        f"/proc/self/fd/{fd}")}
+    details = {
+        fd: os.readlink(f"/proc/self/fd/{fd}")
+        for fd in leaked
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    }
     assert not details, f"file descriptors leaked: {details}"
 
 
@@ -74,7 +51,7 @@ def bpf_objects_held_by(pid: int) -> list[str]:
             continue
         for obj in json.loads(out.stdout):
             if any(p.get("pid") == pid for p in obj.get("pids", [])):
-                held.append(f"{kind} id={obj.get('id')} name={obj.get('name')} type={obj.get('type')}")
+                held.append(f"{kind} id={obj.get('id')} name={obj.get('name')}")
     return held
 
 
