@@ -64,3 +64,31 @@ class SymbolizedSample:
     frames: tuple[Frame, ...]
     count: int
     labels: dict[str, str | int] = field(default_factory=dict)
+
+
+@dataclass
+class DrainStats:
+    """What the kernel counted since the sampler started (cumulative)."""
+
+    samples: int = 0
+    user_stack_collisions: int = 0
+    kernel_stack_collisions: int = 0
+    user_stack_errors: int = 0
+    kernel_stack_errors: int = 0
+    counts_map_full: int = 0
+    filtered: int = 0
+
+    @property
+    def lost(self) -> int:
+        """Samples that lost their count (map full)."""
+        return self.counts_map_full
+
+    @property
+    def incomplete(self) -> int:
+        """Samples whose stack could not be stored (collisions and stack errors)."""
+        return (
+            self.user_stack_collisions
+            + self.kernel_stack_collisions
+            + self.user_stack_errors
+            + self.kernel_stack_errors
+        )

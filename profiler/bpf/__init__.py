@@ -1,0 +1,1 @@
+"""The kernel side of the profiler: the DSL-built sampling program and its maps."""

@@ -1,0 +1,200 @@
+"""The kernel side of the profiler: maps, the sampling program, per-CPU cpu-clock events.
+
+:class:`Sampler` owns every kernel object it creates and closes them all exactly once (on
+``close()``, on error during start, and via the context manager). :meth:`Sampler.drain` flips the
+active set of maps, then reads and clears the idle set, returning :class:`profiler.model.RawSample`
+values: no sample is lost at the boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pybpf.maps import MapSpec, MapType
+from pybpf.programs import ProgramSpec, ProgramType
+
+from ..model import DrainStats, RawSample
+from . import sampler_program as sp
+
+_KEY = struct.Struct("<IIii16s")
+_U64 = struct.Struct("<Q")
+# After flipping the active set, wait this long before reading the idle set: a program that read
+# the old flag just before the flip finishes within microseconds (it runs with preemption off).
+FLIP_GRACE_S = 0.002
+
+
+@dataclass
+class SamplerOptions:
+    """How to sample."""
+
+    freq: int = 99
+    cpus: list[int] | None = None  # None: every online CPU
+    pids: list[int] = field(default_factory=list)  # empty: every process
+    cgroup: str | None = None  # a cgroup v2 directory: only its tasks (perf events per cgroup)
+    user_stacks: bool = True
+    kernel_stacks: bool = True
+    include_idle: bool = False
+    stack_map_size: int = 10000
+    counts_map_size: int = 10240
+    max_stack_depth: int = 127
+
+
+def decode_stack(raw: bytes) -> tuple[int, ...]:
+    """Decode a stack-trace map value (u64 addresses, zero-terminated) into a tuple, leaf first."""
+    n = len(raw) // 8
+    addrs = struct.unpack_from(f"<{n}Q", raw)
+    try:
+        end = addrs.index(0)
+    except ValueError:
+        return addrs
+    return addrs[:end]
+
+
+class Sampler:
+    """Loads the sampler, attaches it to cpu-clock on each CPU, drains counts and stacks."""
+
+    def __init__(self, options: SamplerOptions) -> None:
+        self.options = options
+        self._stack = contextlib.ExitStack()
+        self._active = 0
+        self._closed = False
+        self.stats = DrainStats()
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    # -- setup -----------------------------------------------------------------------------
+    def _map(self, spec: MapSpec):
+        m = spec.create()
+        self._stack.callback(m.close)
+        return m
+
+    def _open(self) -> None:
+        from pybpf.attach import attach_perf_event
+        from pybpf.perf_event import online_cpus, open_cpu_clock
+
+        o = self.options
+        depth = o.max_stack_depth
+        self.counts = tuple(
+            self._map(MapSpec(f"pp_counts{i}", MapType.HASH, sp.KEY_SIZE, 8, o.counts_map_size))
+            for i in (0, 1)
+        )
+        self.stacks = tuple(
+            self._map(MapSpec(f"pp_stacks{i}", MapType.STACK_TRACE, 4, 8 * depth, o.stack_map_size))
+            for i in (0, 1)
+        )
+        self.control = self._map(MapSpec("pp_control", MapType.ARRAY, 4, 4, 1))
+        self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, sp.N_STATS))
+        self.targets = None
+        if o.pids:
+            self.targets = self._map(MapSpec("pp_targets", MapType.HASH, 4, 1, 65536))
+            self.add_targets(o.pids)
+        config = sp.SamplerConfig(
+            user_stacks=o.user_stacks,
+            kernel_stacks=o.kernel_stacks,
+            include_idle=o.include_idle,
+            filter_pids=bool(o.pids),
+        )
+        insns = sp.build_sampler(
+            config, self.counts, self.stacks, self.control, self.stats_map, self.targets
+        )
+        self.insns = insns
+        spec = ProgramSpec(
+            name="pp_sampler", type=ProgramType.PERF_EVENT, insns=insns, license="GPL"
+        )
+        self.program = spec.load()
+        self._stack.callback(self.program.close)
+
+        cgroup_fd = None
+        if o.cgroup:
+            import os
+
+            cgroup_fd = os.open(o.cgroup, os.O_RDONLY | os.O_DIRECTORY)
+            self._stack.callback(os.close, cgroup_fd)
+        self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
+        for cpu in self.cpus:
+            if cgroup_fd is not None:
+                event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup_fd=cgroup_fd)
+            else:
+                event = open_cpu_clock(cpu=cpu, freq=o.freq)
+            self._stack.callback(event.close)
+            link = attach_perf_event(self.program, event)
+            self._stack.callback(link.close)
+
+    def add_targets(self, pids: Iterable[int]) -> None:
+        """Add processes (tgids) to the in-kernel filter (e.g. children of a target)."""
+        if self.targets is None:
+            return
+        for pid in pids:
+            self.targets.update(struct.pack("<I", pid), b"\x01")
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_stats(self) -> DrainStats:
+        """Sum the per-CPU counters of problems and samples (cumulative since start)."""
+        totals = []
+        for slot in range(sp.N_STATS):
+            per_cpu = self.stats_map.lookup(struct.pack("<I", slot)) or []
+            totals.append(
+                sum(_U64.unpack_from(v)[0] if isinstance(v, bytes) else int(v) for v in per_cpu)
+            )
+        self.stats = DrainStats(*totals)
+        return self.stats
+
+    def drain(self) -> list[RawSample]:
+        """Flip to the other set of maps, then read and clear the set that was active."""
+        idle = self._active
+        self._active ^= 1
+        self.control.update(struct.pack("<I", 0), struct.pack("<I", self._active))
+        time.sleep(FLIP_GRACE_S)
+        counts, stacks = self.counts[idle], self.stacks[idle]
+        entries = counts.lookup_and_delete_batch()
+        cache: dict[int, tuple[int, ...]] = {}
+
+        def stack(stack_id: int) -> tuple[int, ...]:
+            if stack_id < 0:
+                return ()
+            found = cache.get(stack_id)
+            if found is None:
+                raw = stacks.lookup(struct.pack("<I", stack_id))
+                found = decode_stack(raw) if raw else ()
+                cache[stack_id] = found
+            return found
+
+        samples = []
+        for key, value in entries:
+            tgid, tid, ustack, kstack, comm = _KEY.unpack(bytes(key))
+            count = _U64.unpack_from(bytes(value))[0]
+            samples.append(
+                RawSample(
+                    pid=tgid,
+                    tid=tid,
+                    comm=comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
+                    user_stack=stack(ustack),
+                    kernel_stack=stack(kstack),
+                    count=count,
+                )
+            )
+        # Clear the idle stack map so it has room next time (stack ids are per interval).
+        for stack_id in list(stacks.keys()):
+            with contextlib.suppress(KeyError, OSError):
+                stacks.delete(stack_id)
+        return samples
+
+    def close(self) -> None:
+        """Detach and close everything, exactly once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stack.close()
+
+    def __enter__(self) -> Sampler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

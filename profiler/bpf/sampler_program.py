@@ -1,0 +1,208 @@
+"""The sampling program, written in pybpf's DSL: runs on every cpu-clock tick of every CPU.
+
+For each sample it builds the key ``{tgid, tid, user_stack_id, kernel_stack_id, comm}``, stores
+the stacks in a stack-trace map, and counts the key in a hash map (in-kernel aggregation: user
+space reads one entry per distinct key, not one record per sample).
+
+Interval boundaries lose nothing: there are two sets of (counts, stacks) maps and a one-entry
+control array naming the active set. User space flips the flag, then drains and clears the idle
+set. Collisions in the stack map, stack errors and a full counts map are counted per CPU in the
+``stats`` array, never silent.
+
+Options known at load time (idle exclusion, pid filtering, kernel/user stacks) are baked into the
+program as constants, so the common path has no branches for them.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+from pybpf.asm import DW, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, Assembler, B, W
+
+# struct sample_key (32 bytes), shared with profiler.bpf.sampler's decoder.
+KEY_SIZE = 32
+KEY_TGID = 0  # u32
+KEY_TID = 4  # u32
+KEY_USER_STACK = 8  # s32, a stack id or -errno
+KEY_KERNEL_STACK = 12  # s32
+KEY_COMM = 16  # char[16]
+COMM_LEN = 16
+
+# Slots of the per-CPU ``stats`` array (u64 each).
+STAT_SAMPLES = 0  # samples counted
+STAT_USER_COLLISION = 1  # bpf_get_stackid(user) said -EEXIST: the bucket holds another stack
+STAT_KERNEL_COLLISION = 2
+STAT_USER_STACK_ERROR = 3  # any other error than "no stack" (-EFAULT)
+STAT_KERNEL_STACK_ERROR = 4
+STAT_MAP_FULL = 5  # the counts map had no room for a new key: the sample is lost
+STAT_FILTERED = 6  # samples of processes not targeted, or idle
+N_STATS = 7
+STAT_NAMES = (
+    "samples",
+    "user_stack_collisions",
+    "kernel_stack_collisions",
+    "user_stack_errors",
+    "kernel_stack_errors",
+    "counts_map_full",
+    "filtered",
+)
+
+BPF_F_USER_STACK = 1 << 8
+BPF_NOEXIST = 1
+
+# Stack-frame layout of the program (offsets from r10).
+_KEY = -KEY_SIZE  # the sample key, 32 bytes
+_TMP = -KEY_SIZE - 8  # scratch u64 (a map key or the initial count)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """What the program does, fixed at load time."""
+
+    user_stacks: bool = True
+    kernel_stacks: bool = True
+    include_idle: bool = False
+    filter_pids: bool = False  # only tgids present in the ``targets`` map are counted
+
+
+def _count_stat(a: Assembler, stats: object, slot: int) -> None:
+    """Emit ``stats[slot] += 1`` (per-CPU slot, so no atomic needed). Clobbers r0-r5."""
+    a.st(W, R10, _TMP, slot, comment=f"stat slot {slot}")
+    a.ld_map_fd(R1, stats)
+    a.mov(R2, R10)
+    a.add(R2, _TMP)
+    a.call("map_lookup_elem")
+    done = f"stat_done_{len(a)}"
+    a.jeq(R0, 0, done)
+    a.ldx(DW, R1, R0, 0)
+    a.add(R1, 1)
+    a.stx(DW, R0, 0, R1)
+    a.label(done)
+
+
+def _stack_id(
+    a: Assembler, stacks: object, stats: object, flags: int, key_off: int, slots: tuple[int, int]
+) -> None:
+    """Emit ``key.<stack> = bpf_get_stackid(ctx, stacks, flags)``, counting failures."""
+    collision_slot, error_slot = slots
+    a.mov(R1, R6)
+    a.ld_map_fd(R2, stacks)
+    a.mov(R3, flags)
+    a.call("get_stackid")
+    a.stx(W, R10, _KEY + key_off, R0)
+    done = f"stack_done_{len(a)}"
+    a.jsge(R0, 0, done)
+    a.jeq(R0, -errno.EFAULT, done, comment="no stack of this kind (e.g. kernel thread): fine")
+    collision = f"collision_{len(a)}"
+    a.jeq(R0, -errno.EEXIST, collision)
+    _count_stat(a, stats, error_slot)
+    a.ja(done)
+    a.label(collision)
+    _count_stat(a, stats, collision_slot)
+    a.label(done)
+
+
+def _sample_body(
+    a: Assembler, config: SamplerConfig, counts: object, stacks: object, stats: object
+) -> None:
+    """Emit the stacks + count part for one set of maps; ends in exit."""
+    if config.user_stacks:
+        slots = (STAT_USER_COLLISION, STAT_USER_STACK_ERROR)
+        _stack_id(a, stacks, stats, BPF_F_USER_STACK, KEY_USER_STACK, slots)
+    if config.kernel_stacks:
+        slots = (STAT_KERNEL_COLLISION, STAT_KERNEL_STACK_ERROR)
+        _stack_id(a, stacks, stats, 0, KEY_KERNEL_STACK, slots)
+
+    # count = counts[key]; if present: atomically add 1 (several CPUs may share a key).
+    retry = f"count_retry_{len(a)}"
+    insert = f"count_insert_{len(a)}"
+    counted = f"counted_{len(a)}"
+    a.label(retry)
+    a.ld_map_fd(R1, counts)
+    a.mov(R2, R10)
+    a.add(R2, _KEY)
+    a.call("map_lookup_elem")
+    a.jeq(R0, 0, insert)
+    a.mov(R1, 1)
+    a.atomic_add(DW, R0, 0, R1)
+    a.ja(counted)
+    # Absent: insert 1 with BPF_NOEXIST; if another CPU won the race (-EEXIST), add to its entry.
+    a.label(insert)
+    a.st(DW, R10, _TMP, 1)
+    a.ld_map_fd(R1, counts)
+    a.mov(R2, R10)
+    a.add(R2, _KEY)
+    a.mov(R3, R10)
+    a.add(R3, _TMP)
+    a.mov(R4, BPF_NOEXIST)
+    a.call("map_update_elem")
+    a.jeq(R0, 0, counted)
+    a.jeq(R0, -errno.EEXIST, retry, comment="another CPU inserted the key first")
+    _count_stat(a, stats, STAT_MAP_FULL)
+    a.mov(R0, 0)
+    a.exit()
+    a.label(counted)
+    _count_stat(a, stats, STAT_SAMPLES)
+    a.mov(R0, 0)
+    a.exit()
+
+
+def build_sampler(
+    config: SamplerConfig,
+    counts: tuple[object, object],
+    stacks: tuple[object, object],
+    control: object,
+    stats: object,
+    targets: object | None = None,
+) -> Assembler:
+    """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``)."""
+    a = Assembler()
+    a.mov(R6, R1, comment="r6 = ctx (struct bpf_perf_event_data *)")
+    a.call("get_current_pid_tgid")
+    a.mov(R7, R0, comment="r7 = tgid << 32 | tid")
+    a.mov(R8, R0)
+    a.rsh(R8, 32, comment="r8 = tgid")
+    if not config.include_idle:
+        a.mov32(R1, R7, comment="r1 = tid")
+        a.jeq(R1, 0, "filtered", comment="tid 0: the idle task")
+    if config.filter_pids:
+        if targets is None:
+            raise ValueError("filter_pids needs the targets map")
+        a.stx(W, R10, _TMP, R8)
+        a.ld_map_fd(R1, targets)
+        a.mov(R2, R10)
+        a.add(R2, _TMP)
+        a.call("map_lookup_elem")
+        a.jeq(R0, 0, "filtered", comment="not a target process")
+
+    # The key: zeroed first (hash maps compare all bytes, padding included).
+    for off in range(0, KEY_SIZE, 8):
+        a.st(DW, R10, _KEY + off, 0)
+    a.stx(W, R10, _KEY + KEY_TGID, R8)
+    a.stx(W, R10, _KEY + KEY_TID, R7, comment="the low 32 bits of r7: tid")
+    a.mov(R1, R10)
+    a.add(R1, _KEY + KEY_COMM)
+    a.mov(R2, COMM_LEN)
+    a.call("get_current_comm")
+    a.st(W, R10, _KEY + KEY_USER_STACK, -1)
+    a.st(W, R10, _KEY + KEY_KERNEL_STACK, -1)
+
+    # Which set of maps is active: control[0].
+    a.st(W, R10, _TMP, 0)
+    a.ld_map_fd(R1, control)
+    a.mov(R2, R10)
+    a.add(R2, _TMP)
+    a.call("map_lookup_elem")
+    a.jeq(R0, 0, "filtered")
+    a.ldx(B, R9, R0, 0, comment="r9 = active set (0 or 1)")
+    a.jne(R9, 0, "set1")
+    _sample_body(a, config, counts[0], stacks[0], stats)
+    a.label("set1")
+    _sample_body(a, config, counts[1], stacks[1], stats)
+
+    a.label("filtered")
+    _count_stat(a, stats, STAT_FILTERED)
+    a.mov(R0, 0)
+    a.exit()
+    return a

@@ -1,0 +1,108 @@
+"""Raw samples -> symbolized samples with labels: the user-space pipeline, pure data transformation.
+
+Testable without root from recorded :class:`profiler.model.RawSample` values: the symbolizer and
+the process-info source are parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .model import KERNEL, Frame, RawSample, SymbolizedSample
+from .process_info import ProcessInfo
+
+# Frame transforms: (frames leaf first, thread name) -> frames leaf first.
+FrameTransform = Callable[[list[Frame], str], list[Frame]]
+
+
+@dataclass
+class PipelineStats:
+    """Counts the pipeline keeps about what it saw."""
+
+    samples: int = 0  # samples (sum of counts)
+    stacks: int = 0  # distinct raw stacks
+    frames: int = 0  # frames produced
+    unsymbolized_frames: int = 0  # addresses no symbol was found for
+    empty_stacks: int = 0  # samples with neither a user nor a kernel stack
+
+
+@dataclass
+class Pipeline:
+    """Symbolize raw samples, apply frame transforms, attach labels.
+
+    ``symbolizer`` follows the :class:`profiler.symbolize.Symbolizer` contract
+    (``user_frames(pid, addr)``, ``kernel_frames(addr)``); ``process_info`` maps a pid to a
+    :class:`ProcessInfo` (or None when unknown).
+    """
+
+    symbolizer: object
+    process_info: Callable[[int], ProcessInfo | None]
+    thread_name: Callable[[int, int], str] = lambda pid, tid: ""
+    transforms: list[FrameTransform] = field(default_factory=list)
+    stats: PipelineStats = field(default_factory=PipelineStats)
+
+    def frames_of(self, sample: RawSample) -> list[Frame]:
+        """The symbolized stack of ``sample``, leaf first: kernel frames, then user frames."""
+        frames: list[Frame] = []
+        sym = self.symbolizer
+        # Below the leaf, addresses are return addresses: they point after the call. Look up
+        # addr - 1 so the frame gets the call's line (and the right function when the call is the
+        # last instruction of a noreturn path).
+        leaf_is_kernel = bool(sample.kernel_stack)
+        for i, addr in enumerate(sample.kernel_stack):
+            frames.extend(sym.kernel_frames(addr if i == 0 else addr - 1))
+        for i, addr in enumerate(sample.user_stack):
+            exact = i == 0 and not leaf_is_kernel
+            frames.extend(sym.user_frames(sample.pid, addr if exact else addr - 1))
+        return frames
+
+    def run(self, samples: Iterable[RawSample]) -> list[SymbolizedSample]:
+        """Symbolize ``samples``; equal stacks with equal labels are merged."""
+        merged: dict[tuple, list] = {}
+        st = self.stats
+        for sample in samples:
+            st.samples += sample.count
+            st.stacks += 1
+            if not sample.user_stack and not sample.kernel_stack:
+                st.empty_stacks += sample.count
+            thread = self.thread_name(sample.pid, sample.tid) or sample.comm
+            frames = self.frames_of(sample)
+            for transform in self.transforms:
+                frames = transform(frames, thread)
+            st.frames += len(frames)
+            st.unsymbolized_frames += sum(1 for f in frames if f.function.startswith("["))
+            labels = self.labels(sample, thread)
+            key = (tuple(frames), tuple(sorted(labels.items())))
+            entry = merged.get(key)
+            if entry is None:
+                merged[key] = [tuple(frames), sample.count, labels]
+            else:
+                entry[1] += sample.count
+        return [SymbolizedSample(frames=f, count=c, labels=lb) for f, c, lb in merged.values()]
+
+    def labels(self, sample: RawSample, thread: str) -> dict[str, str | int]:
+        """Labels of a sample: pid, tid, process and thread names, container/cgroup if any."""
+        info = self.process_info(sample.pid)
+        labels: dict[str, str | int] = {
+            "pid": sample.pid,
+            "tid": sample.tid,
+            "thread_name": thread,
+            "process_name": info.name if info else sample.comm,
+        }
+        if info is not None:
+            if info.executable:
+                labels["executable"] = info.executable
+            if info.cgroup and info.cgroup != "/":
+                labels["cgroup"] = info.cgroup
+            if info.container_id:
+                labels["container_id"] = info.container_id
+            if info.pod_uid:
+                labels["pod_uid"] = info.pod_uid
+        return labels
+
+
+def folded_name(frame: Frame) -> str:
+    """A frame's name in folded output: kernel frames get the ``_[k]`` suffix (flamegraph.pl)."""
+    name = frame.function.replace(";", ":")
+    return name + "_[k]" if frame.kind == KERNEL else name

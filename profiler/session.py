@@ -1,0 +1,241 @@
+"""The profiler as a library: start a session, stop it, get the profile.
+
+```python
+from profiler import Session, SessionOptions
+with Session(SessionOptions(freq=99)) as session:
+    session.start()
+    time.sleep(5)
+    profile = session.stop()
+profile.write("profile.pb.gz")
+print(profile.top_table(10))
+```
+
+A background thread drains the kernel's maps every ``drain_interval`` seconds and symbolizes at
+once, while the sampled processes are still alive (a process that exits later keeps its symbols;
+its mappings are snapshotted when first seen).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .bpf.sampler import Sampler, SamplerOptions
+from .model import DrainStats, SymbolizedSample
+from .pipeline import Pipeline, PipelineStats
+from .process_info import ProcessInfoCache, thread_name
+from .profile import CollectedProfile
+
+
+class UnknownProcessError(LookupError):
+    """A target pid does not exist."""
+
+
+@dataclass
+class SessionOptions:
+    """What and how to profile (the CLI's flags, as a value)."""
+
+    freq: int = 99
+    pids: list[int] = field(default_factory=list)
+    cgroup: str | None = None
+    user_stacks: bool = True
+    kernel_stacks: bool = True
+    include_idle: bool = False
+    stack_map_size: int = 10000
+    max_stack_depth: int = 127
+    async_stacks: str = "auto"  # auto | on | off
+    follow_children: bool = True
+    drain_interval: float = 1.0
+
+
+class Session:
+    """One profiling session: kernel sampler + symbolizing pipeline + the collected samples."""
+
+    def __init__(self, options: SessionOptions | None = None, symbolizer: object | None = None):
+        self.options = options or SessionOptions()
+        for pid in self.options.pids:
+            if not os.path.exists(f"/proc/{pid}"):
+                raise UnknownProcessError(f"no process with pid {pid}")
+        if symbolizer is None:
+            from .symbolize import Symbolizer
+
+            symbolizer = Symbolizer()
+        self.symbolizer = symbolizer
+        self.process_info = ProcessInfoCache()
+        self.pipeline = Pipeline(
+            symbolizer=symbolizer,
+            process_info=self.process_info.get,
+            thread_name=self._thread_name,
+            transforms=self._transforms(),
+        )
+        self._thread_names: dict[tuple[int, int], str] = {}
+        self._samples: list[SymbolizedSample] = []
+        self._sampler: Sampler | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._seen_pids: set[int] = set()
+        self.started_at = 0.0
+        self.stopped_at = 0.0
+        self.error: BaseException | None = None
+
+    def _transforms(self) -> list:
+        if self.options.async_stacks == "off":
+            return []
+        try:
+            from .frames import apply_async_stacks
+        except ImportError:  # the async transforms are optional
+            return []
+        mode = self.options.async_stacks
+        return [lambda frames, thread: apply_async_stacks(frames, thread, mode=mode)]
+
+    def _thread_name(self, pid: int, tid: int) -> str:
+        key = (pid, tid)
+        name = self._thread_names.get(key)
+        if name is None:
+            name = self._thread_names[key] = thread_name(pid, tid)
+        return name
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load and attach the sampler, then drain in the background."""
+        o = self.options
+        pids = list(o.pids)
+        if o.follow_children and pids:
+            pids = sorted(set(pids) | set(_descendants(pids)))
+        for pid in pids:
+            self._remember(pid)
+        self._sampler = Sampler(
+            SamplerOptions(
+                freq=o.freq,
+                pids=pids,
+                cgroup=o.cgroup,
+                user_stacks=o.user_stacks,
+                kernel_stacks=o.kernel_stacks,
+                include_idle=o.include_idle,
+                stack_map_size=o.stack_map_size,
+                max_stack_depth=o.max_stack_depth,
+            )
+        )
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
+        self._thread.start()
+
+    def _remember(self, pid: int) -> None:
+        """First sight of a process: keep its identity and its mappings (it may exit later)."""
+        if pid in self._seen_pids:
+            return
+        self._seen_pids.add(pid)
+        self.process_info.get(pid)
+        snapshot = getattr(self.symbolizer, "snapshot", None)
+        if snapshot is not None and pid > 0:
+            try:
+                snapshot(pid)
+            except OSError:
+                pass  # already gone: its samples stay, with module+offset frames
+
+    def _drain_loop(self) -> None:
+        try:
+            while not self._stop.wait(self.options.drain_interval):
+                self.drain_once()
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def drain_once(self) -> list[SymbolizedSample]:
+        """Drain the kernel maps now and symbolize what they held."""
+        sampler = self._sampler
+        if sampler is None:
+            return []
+        with self._lock:
+            raw = sampler.drain()
+            if self.options.pids and self.options.follow_children:
+                new = set(_descendants(self.options.pids)) - self._seen_pids
+                sampler.add_targets(new)
+                for pid in new:
+                    self._remember(pid)
+            for sample in raw:
+                self._remember(sample.pid)
+            symbolized = self.pipeline.run(raw)
+            self._samples.extend(symbolized)
+        return symbolized
+
+    def stop(self) -> CollectedProfile:
+        """Stop sampling, drain what is left, detach everything, and return the profile."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        try:
+            if self._sampler is not None:
+                self.drain_once()
+                self.drain_once()  # the set that was active during the first final drain
+                self._sampler.read_stats()
+        finally:
+            self.close()
+        self.stopped_at = time.time()
+        if self.error is not None:
+            raise self.error
+        return self.profile()
+
+    @property
+    def kernel_stats(self) -> DrainStats:
+        """What the kernel side counted (samples, collisions, map full...)."""
+        return self._sampler.stats if self._sampler else DrainStats()
+
+    def profile(self) -> CollectedProfile:
+        """The profile collected so far."""
+        with self._lock:
+            samples = list(self._samples)
+        end = self.stopped_at or time.time()
+        return CollectedProfile(
+            samples=samples,
+            freq=self.options.freq,
+            start_time=self.started_at,
+            duration=max(0.0, end - self.started_at),
+            kernel_stats=self.kernel_stats,
+            pipeline_stats=self.pipeline.stats,
+        )
+
+    def close(self) -> None:
+        """Detach and free every kernel object (idempotent)."""
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _descendants(pids: list[int]) -> list[int]:
+    """All processes whose ancestry includes one of ``pids`` (children followed)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The comm may contain spaces and parentheses: the ppid follows the last ')'.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+    roots = set(pids)
+    found = []
+    for pid in parents:
+        p, seen = pid, 0
+        while p > 1 and seen < 64:
+            p = parents.get(p, 0)
+            seen += 1
+            if p in roots:
+                found.append(pid)
+                break
+    return found
+
+
+__all__ = ["PipelineStats", "Session", "SessionOptions", "UnknownProcessError"]
