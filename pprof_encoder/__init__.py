@@ -1,1 +1,39 @@
-"""pprof_encoder: a hand-rolled protobuf writer and reader for pprof and OTLP profiles."""
+"""pprof_encoder: hand-rolled protobuf for pprof and OTLP profiles, pure standard library.
+
+Build a profile sample by sample, write it as gzip-compressed pprof, parse it back, validate it,
+or turn it into an OpenTelemetry ``ExportProfilesServiceRequest``::
+
+    from pprof_encoder import Frame, ProfileBuilder, parse
+    b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10)
+    b.add_sample([Frame("leaf", "a.c", 3), "main"], [1, 10], {"pid": 42})
+    data = b.encode()
+    assert parse(data).total() == 10
+
+Layers (one concern each): :mod:`.wire` (protobuf wire format), :mod:`.profile` (the model),
+:mod:`.encode`/:mod:`.decode` (model ↔ pprof bytes), :mod:`.validate` (pprof's rules),
+:mod:`.builder`, :mod:`.otlp` (OTLP profiles), :mod:`.folded` (collapsed stacks), :mod:`.top`.
+"""
+
+from .builder import Frame, ProfileBuilder
+from .decode import decode_profile, parse
+from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
+from .validate import InvalidProfileError, check_valid
+from .wire import DecodeError
+
+__all__ = [
+    "DecodeError",
+    "Frame",
+    "Function",
+    "InvalidProfileError",
+    "Label",
+    "Line",
+    "Location",
+    "Mapping",
+    "Profile",
+    "ProfileBuilder",
+    "Sample",
+    "ValueType",
+    "check_valid",
+    "decode_profile",
+    "parse",
+]

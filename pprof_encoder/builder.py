@@ -1,0 +1,235 @@
+"""ProfileBuilder: stacks of frames in, a :class:`~.profile.Profile` out.
+
+Declare the sample types (and period), then call ``add_sample(frames, values, labels)`` with
+frames leaf first. The builder interns functions, mappings and locations (ids from 1, in
+first-seen order) and merges samples with equal stacks and equal labels, summing their values.
+Same calls in the same order → same profile → same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as MappingABC
+from typing import NamedTuple
+
+from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
+
+LabelValue = str | int | tuple[int, str]
+
+
+class Frame(NamedTuple):
+    """One frame of a stack as the caller knows it.
+
+    ``inlined=True`` means the frame was inlined into the next frame of the stack (its caller):
+    both become lines of one pprof Location, sharing the caller's address and mapping.
+    ``system_name`` is the mangled name (defaults to ``function``).
+    """
+
+    function: str
+    file: str = ""
+    line: int = 0
+    address: int = 0
+    mapping: Mapping | None = None
+    system_name: str | None = None
+    inlined: bool = False
+
+
+def _as_value_type(vt: ValueType | tuple[str, str]) -> ValueType:
+    return vt if isinstance(vt, ValueType) else ValueType(*vt)
+
+
+class ProfileBuilder:
+    """Builds a pprof profile sample by sample (see the module docstring)."""
+
+    def __init__(
+        self,
+        sample_types: Sequence[ValueType | tuple[str, str]],
+        period_type: ValueType | tuple[str, str] | None = None,
+        period: int = 0,
+        *,
+        time_nanos: int = 0,
+        duration_nanos: int = 0,
+        comments: Iterable[str] = (),
+        drop_frames: str = "",
+        keep_frames: str = "",
+        default_sample_type: str = "",
+    ) -> None:
+        if not sample_types:
+            raise ValueError("a profile needs a sample type, e.g. ('cpu', 'nanoseconds')")
+        self.sample_types = [_as_value_type(vt) for vt in sample_types]
+        self.period_type = _as_value_type(period_type) if period_type is not None else None
+        self.period = period
+        self.time_nanos = time_nanos
+        self.duration_nanos = duration_nanos
+        self.comments = list(comments)
+        self.drop_frames = drop_frames
+        self.keep_frames = keep_frames
+        self.default_sample_type = default_sample_type
+        self._functions: dict[tuple, Function] = {}
+        self._mappings: dict[tuple, Mapping] = {}
+        self._locations: dict[tuple, Location] = {}
+        self._stacks: dict[tuple, tuple[Location, ...]] = {}
+        self._label_sets: dict[tuple, tuple[Label, ...]] = {}
+        self._samples: dict[tuple, list[int]] = {}
+
+    # Interning ---------------------------------------------------------------------------
+
+    def _mapping(self, m: Mapping) -> Mapping:
+        key = (m.start, m.limit, m.offset, m.filename, m.build_id)
+        found = self._mappings.get(key)
+        if found is None:
+            found = Mapping(
+                m.start,
+                m.limit,
+                m.offset,
+                m.filename,
+                m.build_id,
+                m.has_functions,
+                m.has_filenames,
+                m.has_line_numbers,
+                m.has_inline_frames,
+                id=len(self._mappings) + 1,
+            )
+            self._mappings[key] = found
+        return found
+
+    def _function(self, name: str, system_name: str, filename: str) -> Function:
+        key = (name, system_name, filename)
+        found = self._functions.get(key)
+        if found is None:
+            found = Function(name, system_name, filename, 0, len(self._functions) + 1)
+            self._functions[key] = found
+        return found
+
+    def _location(self, frames: list[Frame]) -> Location:
+        """One location from an innermost-first run of frames (all but the last inlined)."""
+        outer = frames[-1]
+        mapping = self._mapping(outer.mapping) if outer.mapping is not None else None
+        key = (
+            mapping.id if mapping is not None else 0,
+            outer.address,
+            tuple((f.function, f.system_name, f.file, f.line) for f in frames),
+        )
+        found = self._locations.get(key)
+        if found is None:
+            lines = [
+                Line(
+                    self._function(
+                        f.function, f.function if f.system_name is None else f.system_name, f.file
+                    ),
+                    f.line,
+                )
+                for f in frames
+            ]
+            found = Location(lines, mapping, outer.address, False, len(self._locations) + 1)
+            if mapping is not None:
+                mapping.has_functions = True
+                if any(f.file for f in frames):
+                    mapping.has_filenames = True
+                if any(f.line for f in frames):
+                    mapping.has_line_numbers = True
+                if len(frames) > 1:
+                    mapping.has_inline_frames = True
+            self._locations[key] = found
+        return found
+
+    def _stack(self, frames: tuple) -> tuple[Location, ...]:
+        locations = []
+        pending: list[Frame] = []
+        for f in frames:
+            if isinstance(f, str):
+                f = Frame(f)
+            elif not isinstance(f, Frame):
+                raise TypeError(f"a frame must be a Frame or a str, not {type(f).__name__}")
+            pending.append(f)
+            if not f.inlined:
+                locations.append(self._location(pending))
+                pending = []
+        if pending:  # an inlined frame with no caller below it: keep it as its own location
+            locations.append(self._location(pending))
+        return tuple(locations)
+
+    def _labels(self, labels: MappingABC[str, LabelValue]) -> tuple[Label, ...]:
+        key = tuple(sorted(labels.items()))
+        found = self._label_sets.get(key)
+        if found is None:
+            out = []
+            for name, value in key:
+                if isinstance(value, str):
+                    out.append(Label(name, str=value))
+                elif isinstance(value, int):
+                    out.append(Label(name, num=int(value)))
+                elif (
+                    isinstance(value, tuple)
+                    and len(value) == 2
+                    and isinstance(value[0], int)
+                    and isinstance(value[1], str)
+                ):
+                    out.append(Label(name, num=value[0], num_unit=value[1]))
+                else:
+                    raise TypeError(
+                        f"label {name!r}: value must be str, int or (int, unit), not {value!r}"
+                    )
+            found = self._label_sets[key] = tuple(out)
+        return found
+
+    # Public API ----------------------------------------------------------------------------
+
+    def add_sample(
+        self,
+        frames: Sequence[Frame | str],
+        values: Sequence[int] | int,
+        labels: MappingABC[str, LabelValue] | None = None,
+    ) -> None:
+        """Add one sample: ``frames`` leaf first, one value per sample type, optional labels.
+
+        A sample with the same stack and labels as an earlier one is merged into it.
+        """
+        key = tuple(frames)
+        stack = self._stacks.get(key)
+        if stack is None:
+            stack = self._stacks[key] = self._stack(key)
+        if isinstance(values, int):
+            values = (values,)
+        if len(values) != len(self.sample_types):
+            raise ValueError(
+                f"{len(values)} values given but the profile has {len(self.sample_types)} "
+                "sample types"
+            )
+        label_set = self._labels(labels) if labels else ()
+        sample_key = (stack, label_set)
+        acc = self._samples.get(sample_key)
+        if acc is None:
+            self._samples[sample_key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                acc[i] += v
+
+    def build(self) -> Profile:
+        """The profile built so far (the builder can keep adding samples afterwards)."""
+        return Profile(
+            sample_type=list(self.sample_types),
+            samples=[
+                Sample(list(stack), list(values), labels)
+                for (stack, labels), values in self._samples.items()
+            ],
+            mappings=list(self._mappings.values()),
+            locations=list(self._locations.values()),
+            functions=list(self._functions.values()),
+            drop_frames=self.drop_frames,
+            keep_frames=self.keep_frames,
+            time_nanos=self.time_nanos,
+            duration_nanos=self.duration_nanos,
+            period_type=self.period_type,
+            period=self.period,
+            comments=list(self.comments),
+            default_sample_type=self.default_sample_type,
+        )
+
+    def encode(self) -> bytes:
+        """Shortcut for ``build().encode()``."""
+        return self.build().encode()
+
+    def write(self, path: str) -> None:
+        """Shortcut for ``build().write(path)`` (gzip-compressed pprof)."""
+        self.build().write(path)
