@@ -1,0 +1,339 @@
+"""BPF programs: a :class:`ProgramSpec` (plain data) loads into a live :class:`Program`.
+
+Loading first tries without a verifier log (cheap), and on failure loads again with a log,
+growing the buffer on ENOSPC, so that a rejection raises :class:`~pybpf.errors.VerifierError`
+with the whole log and our own listing around the instruction the verifier stopped at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import errno as errno_codes
+from collections.abc import Mapping
+from typing import Any
+
+from . import bpf_commands as cmds
+from .bpf_attr import ffi
+from .errors import (
+    BPFError,
+    MissingPrivilegesError,
+    VerifierError,
+    offending_instruction,
+)
+from .maps import validate_name
+from .syscall import raise_memlock_limit
+
+
+class ProgramType(enum.IntEnum):
+    """``enum bpf_prog_type`` (linux/bpf.h). Uprobes use ``KPROBE``."""
+
+    UNSPEC = 0
+    SOCKET_FILTER = 1
+    KPROBE = 2
+    SCHED_CLS = 3
+    SCHED_ACT = 4
+    TRACEPOINT = 5
+    XDP = 6
+    PERF_EVENT = 7
+    CGROUP_SKB = 8
+    CGROUP_SOCK = 9
+    LWT_IN = 10
+    LWT_OUT = 11
+    LWT_XMIT = 12
+    SOCK_OPS = 13
+    SK_SKB = 14
+    CGROUP_DEVICE = 15
+    SK_MSG = 16
+    RAW_TRACEPOINT = 17
+    CGROUP_SOCK_ADDR = 18
+    LWT_SEG6LOCAL = 19
+    LIRC_MODE2 = 20
+    SK_REUSEPORT = 21
+    FLOW_DISSECTOR = 22
+    CGROUP_SYSCTL = 23
+    RAW_TRACEPOINT_WRITABLE = 24
+    CGROUP_SOCKOPT = 25
+    TRACING = 26
+    STRUCT_OPS = 27
+    EXT = 28
+    LSM = 29
+    SK_LOOKUP = 30
+    SYSCALL = 31
+
+
+#: ``BPF_PERF_EVENT`` from ``enum bpf_attach_type``: the attach type of perf-event links.
+ATTACH_TYPE_PERF_EVENT = 41
+
+# Verifier log sizes: start small (most logs are short), grow 4x on ENOSPC up to the kernel's
+# historical maximum (UINT_MAX >> 2 before 6.4; 16 MiB is plenty for anything we generate).
+LOG_SIZE_START = 64 * 1024
+LOG_SIZE_MAX = 16 * 1024 * 1024
+# Kernels that know the type but not a program's helpers or context accesses answer with these.
+_REJECTION_ERRNOS = (errno_codes.EACCES, errno_codes.EINVAL, errno_codes.E2BIG)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """What a program is, as plain data; :meth:`load` verifies and loads it.
+
+    ``insns`` is an :class:`pybpf.asm.Assembler` (or anything with ``assemble(maps=...)``) or raw
+    instruction bytes. ``maps`` names the maps the program references (name → :class:`Map` or
+    fd). ``type`` is a :class:`ProgramType` or the kernel's numeric id for types not listed.
+    """
+
+    name: str
+    type: ProgramType | int
+    insns: Any
+    license: str = "GPL"
+    maps: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    expected_attach_type: int = 0
+    flags: int = 0
+    kern_version: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", validate_name(self.name))
+
+    def instructions(self) -> bytes:
+        """The program's raw instructions (8 bytes a slot), map references resolved."""
+        if isinstance(self.insns, bytes | bytearray):
+            return bytes(self.insns)
+        fds = {name: getattr(m, "fd", m) for name, m in self.maps.items()}
+        return self.insns.assemble(maps=fds)
+
+    def listing(self, around: int | None = None, context: int = 3) -> str:
+        """Our listing of the program (the lines around slot ``around`` if given)."""
+        if hasattr(self.insns, "listing"):
+            if around is None:
+                return self.insns.listing()
+            return self.insns.listing(around=around, context=context)
+        return raw_listing(self.instructions(), around, context)
+
+    def load(self, log_level: int = 0) -> Program:
+        """Verify and load the program; returns the live :class:`Program` (close it).
+
+        Raises :class:`VerifierError` when the verifier rejects it, and
+        :class:`MissingPrivilegesError` on EPERM. ``log_level`` > 0 asks for a log even on
+        success (``Program.verifier_log``).
+        """
+        raise_memlock_limit()
+        raw = self.instructions()
+        if log_level == 0:
+            try:
+                return Program(self._load(raw), self, "")
+            except MissingPrivilegesError:
+                raise
+            except BPFError as exc:
+                if exc.errno not in _REJECTION_ERRNOS:
+                    raise
+        return self._load_with_log(raw, max(log_level, 1))
+
+    def _load(self, raw: bytes, log_buf: object = None, log_size: int = 0, level: int = 0) -> int:
+        try:
+            return cmds.prog_load(
+                int(self.type),
+                raw,
+                self.license,
+                name=self.name,
+                log_buf=log_buf,
+                log_size=log_size,
+                log_level=level,
+                expected_attach_type=self.expected_attach_type,
+                prog_flags=self.flags,
+                kern_version=self.kern_version,
+            )
+        except MissingPrivilegesError as exc:
+            raise MissingPrivilegesError(
+                f"load {self._type_name()} program {self.name!r}",
+                command=exc.command,
+                perf_events=self._is_tracing(),
+            ) from None
+
+    def _load_with_log(self, raw: bytes, level: int) -> Program:
+        size = LOG_SIZE_START
+        while True:
+            log_buf = ffi.new("char[]", size)
+            try:
+                fd = self._load(raw, log_buf, size, level)
+            except BPFError as exc:
+                # The log did not fit: grow it and verify again (kernels >= 6.4 keep the tail of a
+                # truncated log and return ENOSPC; older ones stop early). ENOSPC is only a log
+                # problem when the log is actually full.
+                log = ffi.string(log_buf).decode(errors="replace")
+                if exc.errno == errno_codes.ENOSPC and size < LOG_SIZE_MAX:
+                    size *= 4
+                    continue
+                raise self._rejection(exc, log, len(raw) // 8) from None
+            return Program(fd, self, ffi.string(log_buf).decode(errors="replace"))
+
+    def _rejection(self, exc: BPFError, log: str, n_insns: int) -> BPFError:
+        if exc.errno == errno_codes.E2BIG and not log:
+            return BPFError(
+                exc.errno,
+                f"load program {self.name!r}: too big ({n_insns} instructions; the limit is "
+                "4096 before 5.2 and for unprivileged users, 1 million processed instructions "
+                "since 5.2), or the attr carries fields this kernel does not know",
+                command=exc.command,
+            )
+        if not log:
+            if exc.errno == errno_codes.EINVAL:
+                return BPFError(
+                    exc.errno,
+                    f"load {self._type_name()} program {self.name!r}: invalid argument and no "
+                    "verifier log: this kernel may not know the program type, its expected "
+                    f"attach type ({self.expected_attach_type}) or its flags ({self.flags:#x})",
+                    command=exc.command,
+                )
+            return exc
+        index = offending_instruction(log)
+        try:
+            listing = self.listing(around=index) if index is not None else ""
+        except Exception as listing_error:  # the listing is a courtesy; never hide the log
+            listing = f"(no listing: {listing_error})"
+        return VerifierError(exc.errno, self.name, log, listing=listing, insn_index=index)
+
+    def _type_name(self) -> str:
+        try:
+            return ProgramType(self.type).name
+        except ValueError:
+            return f"type-{int(self.type)}"
+
+    def _is_tracing(self) -> bool:
+        return self.type in (
+            ProgramType.KPROBE,
+            ProgramType.TRACEPOINT,
+            ProgramType.PERF_EVENT,
+            ProgramType.RAW_TRACEPOINT,
+            ProgramType.TRACING,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TestRunResult:
+    """The result of :meth:`Program.test_run`: ``retval`` (r0), ``data_out``, ``duration_ns``
+    (the kernel's average per run) and ``ctx_out``."""
+
+    retval: int
+    data_out: bytes
+    duration_ns: int
+    ctx_out: bytes = b""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramInfo:
+    """What ``BPF_OBJ_GET_INFO_BY_FD`` says about a program (run_* need
+    ``kernel.bpf_stats_enabled=1`` or :func:`pybpf.bpf_commands.enable_stats`)."""
+
+    id: int
+    name: str
+    type: int
+    tag: str
+    run_time_ns: int
+    run_cnt: int
+    verified_insns: int
+    xlated_prog_len: int
+    jited_prog_len: int
+
+
+class Program:
+    """A loaded BPF program. Owns its fd: close it (``close()`` or ``with``) exactly once."""
+
+    def __init__(self, fd: int, spec: ProgramSpec, verifier_log: str = "") -> None:
+        self._fd = fd
+        self.spec = spec
+        self.name = spec.name
+        self.verifier_log = verifier_log
+
+    @property
+    def fd(self) -> int:
+        """The program's file descriptor (``ValueError`` once closed)."""
+        if self._fd < 0:
+            raise ValueError(f"program {self.name!r} is closed")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._fd < 0
+
+    def close(self) -> None:
+        """Close the fd (once; later calls do nothing)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            cmds.close_fd(fd)
+
+    def __enter__(self) -> Program:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._fd}"
+        return f"<Program {self.name!r} {self.spec._type_name()} {state}>"
+
+    def test_run(
+        self,
+        data_in: bytes = b"",
+        ctx_in: bytes = b"",
+        repeat: int = 1,
+        *,
+        data_out_size: int | None = None,
+        ctx_out_size: int = 0,
+    ) -> TestRunResult:
+        """``BPF_PROG_TEST_RUN``: run the program ``repeat`` times in the kernel.
+
+        Supported by socket filter, sched_cls, XDP, raw tracepoint, syscall and a few more types
+        (not perf_event or kprobe). ``data_out`` gets room for ``data_in`` plus headroom.
+        """
+        if data_out_size is None:
+            data_out_size = len(data_in) + 256 if data_in else 0
+        out = cmds.prog_test_run(
+            self.fd,
+            data_in,
+            data_out_size=data_out_size,
+            ctx_in=ctx_in,
+            ctx_out_size=ctx_out_size,
+            repeat=repeat,
+        )
+        return TestRunResult(out.retval, out.data_out, out.duration_ns, out.ctx_out)
+
+    def info(self) -> ProgramInfo:
+        """``BPF_OBJ_GET_INFO_BY_FD``: id, name, tag and run-time statistics."""
+        info = cmds.obj_get_info_by_fd(self.fd, "struct bpf_prog_info")
+        return ProgramInfo(
+            id=info.id,
+            name=ffi.string(info.name).decode(errors="replace"),
+            type=info.type,
+            tag=bytes(ffi.buffer(info.tag, 8)).hex(),
+            run_time_ns=info.run_time_ns,
+            run_cnt=info.run_cnt,
+            verified_insns=info.verified_insns,
+            xlated_prog_len=info.xlated_prog_len,
+            jited_prog_len=info.jited_prog_len,
+        )
+
+
+def raw_listing(raw: bytes, around: int | None = None, context: int = 3) -> str:
+    """A listing of raw instructions: the DSL's disassembler if present, else hex per slot."""
+    try:
+        from .asm import disassemble
+
+        texts = _slot_texts(disassemble(raw))
+    except ImportError:
+        texts = [raw[i : i + 8].hex(" ") for i in range(0, len(raw), 8)]
+    lines = [f"{i:4d}: {t}" for i, t in enumerate(texts)]
+    if around is None:
+        return "\n".join(lines)
+    lo, hi = max(0, around - context), min(len(lines), around + context + 1)
+    return "\n".join(("=> " if i == around else "   ") + lines[i] for i in range(lo, hi))
+
+
+def _slot_texts(instructions: list) -> list[str]:
+    # lddw fills two slots; keep slot numbering in step with the verifier's.
+    texts: list[str] = []
+    for insn in instructions:
+        texts.append(str(insn))
+        for _ in range(getattr(insn, "slots", 1) - 1):
+            texts.append("(second half of the instruction above)")
+    return texts
