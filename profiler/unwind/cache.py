@@ -1,0 +1,94 @@
+"""Unwind tables cached by build id, and the file -> build id memo in front of it.
+
+Many processes map the same libc; containers map the same file under different paths. Tables
+are keyed by build id so each binary is parsed once; a small memo keyed by the file's identity
+(device, inode, size, mtime) avoids re-reading ELF headers for a path seen before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+from .elf_binary import read_elf_unwind_info
+from .table import UnwindTable, build_table
+
+VDSO = "[vdso]"
+
+
+class TableCache:
+    """Build-id-keyed cache of :class:`UnwindTable` (least recently used evicted past
+    ``max_tables``). Files that are not ELF or cannot be read map to ``None`` (remembered too,
+    so a missing file costs one ``stat`` per lookup, not one parse)."""
+
+    def __init__(self, max_tables: int = 256) -> None:
+        self.max_tables = max_tables
+        self._by_build_id: OrderedDict[str, UnwindTable] = OrderedDict()
+        self._by_file: dict[tuple, str | None] = {}
+        self.builds = 0  # tables built (cache misses)
+        self.hits = 0
+
+    def table_for_file(self, path: str) -> UnwindTable | None:
+        """The table of the ELF file at ``path``, or None if it cannot be read as ELF."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in self._by_file:
+            build_id = self._by_file[key]
+            if build_id is None:
+                return None
+            table = self._by_build_id.get(build_id)
+            if table is not None:
+                self._by_build_id.move_to_end(build_id)
+                self.hits += 1
+                return table
+        try:
+            info = read_elf_unwind_info(path)
+        except Exception:  # any file pyelftools cannot read (not ELF, truncated): no table
+            self._by_file[key] = None
+            return None
+        self._by_file[key] = info.build_id
+        table = self._by_build_id.get(info.build_id)
+        if table is None:
+            table = self._store(build_table(info))
+        else:
+            self.hits += 1
+        return table
+
+    def table_for_build_id(self, build_id: str) -> UnwindTable | None:
+        """A table already built for ``build_id``, or None."""
+        return self._by_build_id.get(build_id)
+
+    def vdso_table(self) -> UnwindTable | None:
+        """The table of the kernel's vDSO, read from this process's own mapping of it (every
+        process on a machine maps the same vDSO image)."""
+        image = read_own_vdso()
+        if image is None:
+            return None
+        info = read_elf_unwind_info(image)
+        table = self._by_build_id.get(info.build_id)
+        return table if table is not None else self._store(build_table(info))
+
+    def _store(self, table: UnwindTable) -> UnwindTable:
+        self.builds += 1
+        self._by_build_id[table.build_id] = table
+        while len(self._by_build_id) > self.max_tables:
+            self._by_build_id.popitem(last=False)
+        return table
+
+
+def read_own_vdso() -> bytes | None:
+    """The bytes of this process's ``[vdso]`` mapping, or None if there is none."""
+    with open("/proc/self/maps") as stream:
+        for line in stream:
+            if line.rstrip().endswith(VDSO):
+                lo, _, hi = line.split()[0].partition("-")
+                start, end = int(lo, 16), int(hi, 16)
+                break
+        else:
+            return None
+    with open("/proc/self/mem", "rb") as mem:
+        mem.seek(start)
+        return mem.read(end - start)

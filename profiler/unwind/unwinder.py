@@ -1,0 +1,252 @@
+"""The user-space unwinder: registers + a copy of the user stack -> return addresses.
+
+This is perf's ``--call-graph dwarf`` approach: at sample time the kernel copies the user
+registers and the top N KiB of the user stack; later, here, each frame is stepped with the CFI
+row of its pc (from :mod:`profiler.unwind.table`), falling back to the frame-pointer chain where
+a binary has no CFI for the pc (JIT code, stripped objects). Everything is plain values so a
+ring-buffer record can be fed straight in.
+
+Stopping is part of the result: ``truncated`` is False only when the walk reached a real end
+of the stack (CFI marks the return address undefined, as glibc's ``_start`` and ``clone3`` do;
+a return address or frame pointer of 0), and ``reason`` says why it stopped either way.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+from .arch import Arch, host_arch
+from .cache import VDSO, TableCache
+from .cfi import CFA_DEREF, CFA_PLT, CFA_REG, R_AT_REG, R_OFFSET, R_SAME, R_UNDEFINED, R_VAL_OFFSET
+from .elf_binary import vaddr_bias
+from .mappings import Mapping
+from .table import CFA_NONE, REG_SP, UnwindTable
+
+# Why a walk stopped. The first three are clean ends of the stack.
+END_RA_UNDEFINED = "end of stack: CFI marks the return address undefined"
+END_RA_ZERO = "end of stack: return address 0"
+END_FP_ZERO = "end of stack: frame pointer 0"
+OUTSIDE_STACK = "truncated: CFA or saved register outside the copied stack"
+UNKNOWN_MAPPING = "truncated: address in no executable mapping"
+NO_UNWIND_INFO = "truncated: no CFI for the pc and no usable frame pointer"
+UNSUPPORTED_RULE = "truncated: CFI rule we cannot evaluate (DWARF expression)"
+NOT_PROGRESSING = "truncated: the stack pointer did not move up"
+FRAME_LIMIT = "truncated: frame limit reached"
+CLEAN_ENDS = frozenset({END_RA_UNDEFINED, END_RA_ZERO, END_FP_ZERO})
+
+_U64 = struct.Struct("<Q").unpack_from
+
+
+class MappingsLike(Protocol):
+    """What :func:`unwind` needs from a process's mappings (see :class:`ProcessMappings`)."""
+
+    def find(self, addr: int) -> Mapping | None:
+        """The mapping containing ``addr``."""
+
+    def file_path(self, mapping: Mapping) -> str:
+        """The path to open for a file mapping."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnwindResult:
+    """Return addresses of a stack, leaf first (the sampled pc is ``addrs[0]``)."""
+
+    addrs: tuple[int, ...]
+    truncated: bool
+    reason: str
+    signal_frames: int = 0  # signal trampolines (``__restore_rt``) stepped through
+    fp_frames: int = 0  # frames stepped with the frame-pointer fallback
+
+
+def _regs_tuple(regs: dict | tuple | list) -> tuple[int, int, int, int]:
+    if isinstance(regs, dict):
+        pc = regs.get("rip", regs.get("pc"))
+        sp = regs.get("rsp", regs.get("sp"))
+        fp = regs.get("rbp", regs.get("fp", regs.get("x29", 0)))
+        lr = regs.get("lr", regs.get("x30", 0))
+        if pc is None or sp is None:
+            raise ValueError("unwind: regs needs rip/pc and rsp/sp")
+        return pc, sp, fp or 0, lr or 0
+    if len(regs) == 3:
+        return regs[0], regs[1], regs[2], 0
+    return regs[0], regs[1], regs[2], regs[3]
+
+
+class Unwinder:
+    """Unwinds copied user stacks; owns the table cache and per-mapping memos.
+
+    One instance serves all processes: tables are shared by build id. Use
+    :meth:`forget` when a process exits to drop its mapping memo.
+    """
+
+    def __init__(
+        self, cache: TableCache | None = None, arch: Arch | None = None, max_frames: int = 256
+    ) -> None:
+        self.cache = cache if cache is not None else TableCache()
+        self.arch = arch if arch is not None else host_arch()
+        self.max_frames = max_frames
+        # id(mappings object) -> {mapping start: (table, bias)}; holds a ref to the object so
+        # its id stays unique while memoized.
+        self._resolved: dict[int, tuple[object, dict[int, tuple[UnwindTable | None, int]]]] = {}
+        self.frames = 0
+        self.samples = 0
+
+    def forget(self, mappings: object) -> None:
+        """Drop the memo of a process's mappings (call when the process exits)."""
+        self._resolved.pop(id(mappings), None)
+
+    def _resolve(
+        self, memo: dict[int, tuple[UnwindTable | None, int]], mappings: MappingsLike, m: Mapping
+    ) -> tuple[UnwindTable | None, int]:
+        entry = memo.get(m.start)
+        if entry is not None:
+            return entry
+        table: UnwindTable | None = None
+        bias = 0
+        if m.path == VDSO:
+            table = self.cache.vdso_table()
+        elif m.path.startswith("/") and not m.path.endswith(" (deleted)"):
+            table = self.cache.table_for_file(mappings.file_path(m))
+        if table is not None:
+            b = vaddr_bias(table.segments, m.start, m.offset)
+            if b is None:
+                table = None
+            else:
+                bias = b
+        entry = (table, bias)
+        memo[m.start] = entry
+        return entry
+
+    def unwind(
+        self, regs: dict | tuple | list, stack: bytes, mappings: MappingsLike
+    ) -> UnwindResult:
+        """Unwind one sample.
+
+        ``regs``: ``(pc, sp, fp)`` (x86_64: rip, rsp, rbp; arm64 adds ``lr``) or a dict with those
+        names. ``stack``: the bytes copied from ``sp`` upward. ``mappings``: the process's
+        mappings (runtime address -> file). Returns runtime return addresses, leaf first.
+        """
+        pc, sp, fp, lr = _regs_tuple(regs)
+        key = id(mappings)
+        held = self._resolved.get(key)
+        if held is None or held[0] is not mappings:
+            held = (mappings, {})
+            self._resolved[key] = held
+        memo = held[1]
+        base = sp
+        limit = len(stack) - 8
+        find = mappings.find
+        addrs = [pc]
+        adjust = 0  # the leaf's pc is exact; return addresses point after the call
+        signals = 0
+        fp_steps = 0
+        reason = FRAME_LIMIT
+        max_frames = self.max_frames
+        while len(addrs) < max_frames:
+            lookup_pc = pc - adjust
+            m = find(lookup_pc)
+            if m is None or "x" not in m.perms:
+                reason = UNKNOWN_MAPPING
+                break
+            table, bias = memo.get(m.start) or self._resolve(memo, mappings, m)
+            if table is not None:
+                ck, creg, coff, rk, roff, fk, foff, aux, sig = table.lookup(lookup_pc + bias)
+            else:
+                ck = CFA_NONE
+            if ck == CFA_NONE:
+                # Frame-pointer fallback: [fp] = caller's fp, [fp + 8] = return address.
+                if fp == 0:
+                    reason = END_FP_ZERO
+                    break
+                i = fp - base
+                if fp < sp or i < 0 or i + 8 > limit:
+                    reason = NO_UNWIND_INFO
+                    break
+                cfa = fp + 16
+                ra = _U64(stack, i + 8)[0]
+                fp = _U64(stack, i)[0]
+                fp_steps += 1
+                sig = 0
+            else:
+                if ck == CFA_REG:
+                    cfa = (sp if creg == REG_SP else fp) + coff
+                elif ck == CFA_PLT:
+                    cfa = sp + coff + (8 if (pc & 15) >= aux else 0)
+                elif ck == CFA_DEREF:
+                    i = sp + coff - base
+                    if i < 0 or i > limit:
+                        reason = OUTSIDE_STACK
+                        break
+                    cfa = _U64(stack, i)[0]
+                else:
+                    reason = UNSUPPORTED_RULE
+                    break
+                if rk == R_OFFSET:
+                    i = cfa + roff - base
+                elif rk == R_AT_REG:
+                    i = sp + roff - base
+                elif rk == R_UNDEFINED:
+                    reason = END_RA_UNDEFINED
+                    break
+                elif rk == R_SAME and self.arch.lr is not None:
+                    i = -1
+                else:
+                    reason = UNSUPPORTED_RULE
+                    break
+                if i == -1:
+                    ra = lr
+                elif i < 0 or i > limit:
+                    reason = OUTSIDE_STACK
+                    break
+                else:
+                    ra = _U64(stack, i)[0]
+                if fk != R_SAME:
+                    j = None
+                    if fk == R_OFFSET:
+                        j = cfa + foff - base
+                    elif fk == R_AT_REG:
+                        j = sp + foff - base
+                    elif fk == R_VAL_OFFSET:
+                        fp = cfa + foff
+                    else:
+                        fp = 0  # unknown from here: only CFI (not the fallback) can go on
+                    if j is not None:
+                        if j < 0 or j > limit:
+                            reason = OUTSIDE_STACK
+                            break
+                        fp = _U64(stack, j)[0]
+                if sig:
+                    signals += 1
+            if ra == 0:
+                reason = END_RA_ZERO
+                break
+            if cfa <= sp and not sig:
+                reason = NOT_PROGRESSING
+                break
+            sp = cfa
+            pc = ra
+            # The frame above a signal trampoline was interrupted, not calling: its pc is exact.
+            adjust = 0 if sig else 1
+            addrs.append(ra)
+        self.samples += 1
+        self.frames += len(addrs)
+        return UnwindResult(
+            addrs=tuple(addrs),
+            truncated=reason not in CLEAN_ENDS,
+            reason=reason,
+            signal_frames=signals,
+            fp_frames=fp_steps,
+        )
+
+
+_default: Unwinder | None = None
+
+
+def unwind(regs: dict | tuple | list, stack: bytes, mappings: MappingsLike) -> UnwindResult:
+    """Unwind one sample with a process-wide default :class:`Unwinder` (see its ``unwind``)."""
+    global _default
+    if _default is None:
+        _default = Unwinder()
+    return _default.unwind(regs, stack, mappings)
