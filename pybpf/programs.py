@@ -315,25 +315,15 @@ class Program:
 
 
 def raw_listing(raw: bytes, around: int | None = None, context: int = 3) -> str:
-    """A listing of raw instructions: the DSL's disassembler if present, else hex per slot."""
+    """A listing of raw instructions: the DSL's disassembler's, else one hex line per slot."""
     try:
-        from .asm import disassemble
+        from .asm import disassemble, format_listing
 
-        texts = _slot_texts(disassemble(raw))
-    except ImportError:
-        texts = [raw[i : i + 8].hex(" ") for i in range(0, len(raw), 8)]
-    lines = [f"{i:4d}: {t}" for i, t in enumerate(texts)]
+        return format_listing(disassemble(raw), around=around, context=context)
+    except Exception:  # no DSL, or bytes it cannot decode: hex is still a listing
+        pass
+    lines = [f"{i:5d}: {raw[i * 8 : i * 8 + 8].hex(' ')}" for i in range(len(raw) // 8)]
     if around is None:
         return "\n".join(lines)
     lo, hi = max(0, around - context), min(len(lines), around + context + 1)
-    return "\n".join(("=> " if i == around else "   ") + lines[i] for i in range(lo, hi))
-
-
-def _slot_texts(instructions: list) -> list[str]:
-    # lddw fills two slots; keep slot numbering in step with the verifier's.
-    texts: list[str] = []
-    for insn in instructions:
-        texts.append(str(insn))
-        for _ in range(getattr(insn, "slots", 1) - 1):
-            texts.append("(second half of the instruction above)")
-    return texts
+    return "\n".join((">" if i == around else " ") + lines[i] for i in range(lo, hi))
