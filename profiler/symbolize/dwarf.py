@@ -1,0 +1,261 @@
+"""DWARF source lookups: an address -> its inlined call chain with file:line (``addr2line -i``).
+
+``DwarfInfo.for_elf(path)`` reads a binary's DWARF sections once and indexes them lazily: the
+compile unit covering an address is found through ``.debug_aranges`` (or the units' own ranges),
+and a unit is walked once, the first time one of its addresses is asked for, into sorted
+function ranges, inlined-call trees and a sorted line table. Results are memoised per address
+and ``DwarfInfo`` objects are cached by GNU build id, so a profiler pays each cost once.
+
+Function names are the ``DW_AT_linkage_name`` when there is one (mangled; demangle with
+``profiler.demangle.demangle``), else the name qualified by its namespaces and types, as
+``SourceFrame.qualified_name`` always is (``tokio_app::compute::{async_fn#0}``).
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .dwarf_lines import LineTable
+from .dwarf_units import CompileUnitIndex, DieName, die_ranges, unit_base_address
+
+# How many binaries' DWARF indexes to keep, and how many addresses' answers per binary.
+_MAX_BINARIES = 32
+_MAX_MEMO = 1 << 16
+# Reference chains (abstract origin -> specification -> ...) longer than this are malformed.
+_MAX_REF_HOPS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFrame:
+    """One frame of an address's inline chain.
+
+    ``function`` is the linkage (mangled) name when DWARF has one, else ``qualified_name``;
+    ``file``/``line`` locate the address inside that function (line 0: no line recorded);
+    ``inlined`` is true for a call the compiler inlined into the next frame of the list.
+    """
+
+    function: str
+    file: str
+    line: int
+    inlined: bool
+    qualified_name: str = ""
+
+
+class DwarfInfo:
+    """Lazy, cached DWARF index of one binary; build with :meth:`for_elf`."""
+
+    def __init__(self, dwarf: Any, key: str = "") -> None:
+        self.key = key
+        self._dwarf = dwarf
+        self._range_lists = dwarf.range_lists()
+        self._aranges = dwarf.get_aranges()
+        self._units: dict[int, CompileUnitIndex] = {}
+        self._lines: dict[int, LineTable | None] = {}
+        self._cus: dict[int, Any] = {cu.cu_offset: cu for cu in dwarf.iter_CUs()}
+        self._cu_offsets = sorted(self._cus)
+        self._unit_ranges: tuple[list[int], list[tuple[int, int, int]]] | None = None
+        self._names: dict[int, tuple[str, str]] = {}
+        self._memo: OrderedDict[int, tuple[SourceFrame, ...]] = OrderedDict()
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def for_elf(cls, elf: Any) -> DwarfInfo | None:
+        """The DWARF index of ``elf``, or ``None`` when it has no ``.debug_info``/``.debug_line``.
+
+        ``elf`` is a path, a pyelftools ``ELFFile``, or any object with a ``name`` path (such as
+        ``profiler.symbolize.elf_file.ElfFile``). Indexes are cached by GNU build id (else by
+        path, inode and mtime), so asking twice for the same binary is free.
+        """
+        if hasattr(elf, "get_dwarf_info"):
+            key = _build_id_of(elf) or f"elffile:{id(elf)}"
+            if key not in _CACHE:
+                _remember(key, cls._from_elffile(elf, key))
+            return _CACHE[key]
+        from elftools.elf.elffile import ELFFile
+
+        path = os.fspath(elf if isinstance(elf, str | os.PathLike) else elf.name)
+        key = getattr(elf, "build_id", "") or ""
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        # pyelftools copies every DWARF section into memory, so the file is closed at once.
+        with open(path, "rb") as stream:
+            elffile = ELFFile(stream)
+            key = key or _build_id_of(elffile) or _file_key(path)
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+            info = cls._from_elffile(elffile, key)
+        _remember(key, info)
+        return info
+
+    @classmethod
+    def _from_elffile(cls, elffile: Any, key: str) -> DwarfInfo | None:
+        section = elffile.get_section_by_name(".debug_info") or elffile.get_section_by_name(
+            ".zdebug_info"
+        )
+        # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
+        if section is None or section.header.sh_type == "SHT_NOBITS" or not section.data_size:
+            return None
+        # Executables and shared objects need no relocation of their DWARF; objects (.o) do.
+        relocate = elffile.header.e_type == "ET_REL"
+        dwarf = elffile.get_dwarf_info(relocate_dwarf_sections=relocate)
+        return cls(dwarf, key)
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    def frames(self, vaddr: int) -> list[SourceFrame]:
+        """The source frames at ELF virtual address ``vaddr``, innermost first (empty if none).
+
+        The last frame is the concrete function with the file:line of ``vaddr`` inside it unless
+        code was inlined there: then each inlined frame carries the file:line within the inlined
+        body, and its call site is the line of the frame after it.
+        """
+        memo = self._memo
+        hit = memo.get(vaddr)
+        if hit is None:
+            hit = tuple(self._lookup(vaddr))
+            memo[vaddr] = hit
+            if len(memo) > _MAX_MEMO:
+                memo.popitem(last=False)
+        return list(hit)
+
+    def _lookup(self, vaddr: int) -> list[SourceFrame]:
+        cu_offset = self._unit_at(vaddr)
+        if cu_offset is None:
+            return []
+        unit = self._unit(cu_offset)
+        lines = self._line_table(cu_offset)
+        row = lines.lookup(vaddr) if lines is not None else None
+        file, line = row if row is not None else ("", 0)
+        chain = unit.inline_chain(vaddr)
+        if not chain:
+            return [SourceFrame("", file, line, False)] if row is not None else []
+        frames = []
+        for depth in range(len(chain) - 1, -1, -1):
+            node = chain[depth]
+            function, qualified = self.function_name(node.origin)
+            frames.append(SourceFrame(function, file, line, depth > 0, qualified))
+            if depth > 0:
+                file = lines.file_name(node.call_file) if lines is not None else ""
+                line = node.call_line
+        return frames
+
+    def function_name(self, die_offset: int) -> tuple[str, str]:
+        """(linkage-or-qualified name, qualified name) of the subprogram DIE at ``die_offset``.
+
+        Follows ``DW_AT_abstract_origin`` and ``DW_AT_specification``, across units if needed.
+        """
+        cached = self._names.get(die_offset)
+        if cached is not None:
+            return cached
+        linkage = qualified = ""
+        offset = die_offset
+        for _ in range(_MAX_REF_HOPS):
+            entry = self._die_name(offset)
+            if entry is None:
+                break
+            linkage = linkage or entry.linkage
+            if not qualified and entry.name:
+                qualified = "::".join((*entry.scope, entry.name))
+            if (linkage and qualified) or entry.ref < 0:
+                break
+            offset = entry.ref
+        result = (linkage or qualified, qualified)
+        self._names[die_offset] = result
+        return result
+
+    def _die_name(self, offset: int) -> DieName | None:
+        i = bisect_right(self._cu_offsets, offset) - 1
+        if i < 0:
+            return None
+        return self._unit(self._cu_offsets[i]).names.get(offset)
+
+    # -- indexes -----------------------------------------------------------------------------
+
+    def build_index(self) -> int:
+        """Index every compile unit now instead of lazily; returns the number of DIEs walked."""
+        for offset in self._cu_offsets:
+            self._unit(offset)
+            self._line_table(offset)
+        return sum(unit.die_count for unit in self._units.values())
+
+    def _unit(self, cu_offset: int) -> CompileUnitIndex:
+        unit = self._units.get(cu_offset)
+        if unit is None:
+            unit = CompileUnitIndex(self._cus[cu_offset], self._range_lists)
+            self._units[cu_offset] = unit
+        return unit
+
+    def _line_table(self, cu_offset: int) -> LineTable | None:
+        if cu_offset in self._lines:
+            return self._lines[cu_offset]
+        unit = self._unit(cu_offset)
+        program = self._dwarf.line_program_for_CU(self._cus[cu_offset])
+        table = LineTable(program, unit.comp_dir) if program is not None else None
+        self._lines[cu_offset] = table
+        return table
+
+    def _unit_at(self, vaddr: int) -> int | None:
+        """The offset of the compile unit whose code covers ``vaddr``."""
+        if self._aranges is not None:
+            offset = self._aranges.cu_offset_at_addr(vaddr)
+            if offset is not None and offset in self._cus:
+                return offset
+        lows, ranges = self._ranges_of_units()
+        i = bisect_right(lows, vaddr) - 1
+        for j in range(i, max(i - 64, -1), -1):
+            low, high, offset = ranges[j]
+            if low <= vaddr < high:
+                return offset
+        return None
+
+    def _ranges_of_units(self) -> tuple[list[int], list[tuple[int, int, int]]]:
+        """Every unit's address ranges from its top DIE (when .debug_aranges is missing)."""
+        if self._unit_ranges is None:
+            ranges: list[tuple[int, int, int]] = []
+            for offset, cu in self._cus.items():
+                top = cu.get_top_DIE().attributes
+                base = unit_base_address(cu)
+                spans = die_ranges(top, cu, self._range_lists, base)
+                ranges.extend((low, high, offset) for low, high in spans)
+            ranges.sort()
+            self._unit_ranges = ([r[0] for r in ranges], ranges)
+        return self._unit_ranges
+
+
+_CACHE: OrderedDict[str, DwarfInfo | None] = OrderedDict()
+
+
+def _remember(key: str, info: DwarfInfo | None) -> None:
+    _CACHE[key] = info
+    _CACHE.move_to_end(key)
+    while len(_CACHE) > _MAX_BINARIES:
+        _CACHE.popitem(last=False)
+
+
+def clear_cache() -> None:
+    """Forget every cached binary index (tests, or to release memory)."""
+    _CACHE.clear()
+
+
+def _file_key(path: str) -> str:
+    """A cache key for a file without a build id: its identity and version on disk."""
+    st = os.stat(path)
+    return f"file:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _build_id_of(elffile: Any) -> str:
+    """The GNU build id of a pyelftools ``ELFFile`` as hex, or ""."""
+    for section in elffile.iter_sections():
+        if section.header.sh_type != "SHT_NOTE":
+            continue
+        for note in section.iter_notes():
+            if note["n_type"] == "NT_GNU_BUILD_ID":
+                return str(note["n_desc"])
+    return ""

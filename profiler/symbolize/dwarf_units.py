@@ -1,0 +1,240 @@
+"""One compile unit's functions: address ranges of subprograms and their inlined-call trees.
+
+A compile unit is walked once (pyelftools parses its DIEs) and reduced to plain data:
+
+- ``functions``: the concrete subprograms (those with code), sorted by start address; each is a
+  ``ScopeNode`` whose children are the ``DW_TAG_inlined_subroutine`` entries it contains (lexical
+  blocks flattened away), themselves trees of nested inlined calls;
+- ``names``: for every subprogram DIE (declarations and abstract instances included), its name,
+  linkage name, enclosing scope and the DIE its ``DW_AT_abstract_origin`` or
+  ``DW_AT_specification`` points to, so names are resolved without keeping pyelftools objects.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from elftools.dwarf.ranges import BaseAddressEntry
+
+# DIEs whose name becomes part of the qualified name of the functions declared inside them.
+_SCOPE_TAGS = frozenset(
+    {
+        "DW_TAG_namespace",
+        "DW_TAG_structure_type",
+        "DW_TAG_class_type",
+        "DW_TAG_union_type",
+        "DW_TAG_enumeration_type",
+        "DW_TAG_interface_type",
+    }
+)
+# Blocks inside a function that may hold inlined calls; their own identity does not matter.
+_BLOCK_TAGS = frozenset(
+    {"DW_TAG_lexical_block", "DW_TAG_try_block", "DW_TAG_catch_block", "DW_TAG_call_site"}
+)
+_REF_FORMS = frozenset(
+    {"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"}
+)
+# Addresses a linker writes into the DWARF of code it discarded (0, -1, -2): never real code.
+_TOMBSTONES = (0, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFE)
+
+
+@dataclass(slots=True)
+class ScopeNode:
+    """A function body (concrete subprogram) or an inlined call inside one.
+
+    ``origin`` is the absolute .debug_info offset of the DIE that names it (the subprogram itself,
+    or the inlined call's abstract origin). ``call_file``/``call_line`` give the call site of an
+    inlined call, in its caller. ``children`` are ``(low, high, node)`` sorted by ``low``.
+    """
+
+    origin: int
+    call_file: int = 0
+    call_line: int = 0
+    children: list[tuple[int, int, ScopeNode]] = field(default_factory=list)
+    _lows: list[int] | None = None
+
+    def child_at(self, address: int) -> ScopeNode | None:
+        """The inlined call directly inside this node whose code covers ``address``."""
+        children = self.children
+        if not children:
+            return None
+        if self._lows is None:
+            children.sort(key=lambda c: c[0])
+            self._lows = [c[0] for c in children]
+        i = bisect_right(self._lows, address) - 1
+        # Siblings do not overlap in well-formed DWARF; look back a little in case they do.
+        for j in range(i, max(i - 4, -1), -1):
+            low, high, node = children[j]
+            if low <= address < high:
+                return node
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DieName:
+    """What a subprogram DIE says about its name (before following references)."""
+
+    name: str
+    linkage: str
+    scope: tuple[str, ...]
+    ref: int  # absolute offset of DW_AT_abstract_origin / DW_AT_specification, or -1
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+class CompileUnitIndex:
+    """Functions, inlined-call trees and names of one compile unit (see the module docstring)."""
+
+    def __init__(self, cu: Any, range_lists: Any) -> None:
+        self.offset: int = cu.cu_offset
+        self._cu = cu
+        self._range_lists = range_lists
+        self._cu_base = 0
+        self.functions: list[tuple[int, int, ScopeNode]] = []
+        self.names: dict[int, DieName] = {}
+        self.die_count = 0
+        top = cu.get_top_DIE()
+        self._cu_base = unit_base_address(cu)
+        comp_dir = top.attributes.get("DW_AT_comp_dir")
+        self.comp_dir = _text(comp_dir.value) if comp_dir is not None else ""
+        self._walk(top, (), None)
+        self.functions.sort(key=lambda f: (f[0], f[1]))
+        self._lows = [f[0] for f in self.functions]
+        # The walk is done: drop pyelftools objects so the index is plain data.
+        self._cu = None
+        self._range_lists = None
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    def function_at(self, address: int) -> ScopeNode | None:
+        """The concrete subprogram whose code covers ``address`` (the smallest, if nested)."""
+        functions = self.functions
+        i = bisect_right(self._lows, address) - 1
+        best = None
+        # Ranges can nest (a nested function inside its parent's range): prefer the innermost.
+        for j in range(i, max(i - 16, -1), -1):
+            low, high, node = functions[j]
+            if low <= address < high and (best is None or high - low < best[1] - best[0]):
+                best = (low, high, node)
+        return best[2] if best is not None else None
+
+    def inline_chain(self, address: int) -> list[ScopeNode]:
+        """The function at ``address`` and its inlined calls covering it, outermost first."""
+        node = self.function_at(address)
+        chain: list[ScopeNode] = []
+        while node is not None:
+            chain.append(node)
+            node = node.child_at(address)
+        return chain
+
+    # -- the walk ------------------------------------------------------------------------------
+
+    def _ref(self, attr: Any) -> int:
+        """The absolute .debug_info offset a reference attribute points to."""
+        if attr.form in _REF_FORMS:
+            return attr.value + self.offset
+        return attr.value  # DW_FORM_ref_addr (and friends) are section offsets already
+
+    def _ranges(self, attributes: dict[str, Any]) -> list[tuple[int, int]]:
+        return die_ranges(attributes, self._cu, self._range_lists, self._cu_base)
+
+    def _walk(self, die: Any, scope: tuple[str, ...], function: ScopeNode | None) -> None:
+        for child in die.iter_children():
+            self.die_count += 1
+            tag = child.tag
+            attributes = child.attributes
+            if tag == "DW_TAG_subprogram":
+                self._subprogram(child, attributes, scope)
+            elif tag == "DW_TAG_inlined_subroutine":
+                if function is None:
+                    continue
+                origin = attributes.get("DW_AT_abstract_origin")
+                if origin is None:
+                    continue
+                call_file = attributes.get("DW_AT_call_file")
+                call_line = attributes.get("DW_AT_call_line")
+                node = ScopeNode(
+                    origin=self._ref(origin),
+                    call_file=call_file.value if call_file is not None else 0,
+                    call_line=call_line.value if call_line is not None else 0,
+                )
+                for low, high in self._ranges(attributes):
+                    function.children.append((low, high, node))
+                if child.has_children:
+                    self._walk(child, scope, node)
+            elif tag in _BLOCK_TAGS:
+                if function is not None and child.has_children:
+                    self._walk(child, scope, function)
+            elif tag in _SCOPE_TAGS:
+                if child.has_children:
+                    name = attributes.get("DW_AT_name")
+                    label = _text(name.value) if name is not None else _anonymous(tag)
+                    self._walk(child, (*scope, label), None)
+
+    def _subprogram(self, die: Any, attributes: dict[str, Any], scope: tuple[str, ...]) -> None:
+        name = attributes.get("DW_AT_name")
+        linkage = attributes.get("DW_AT_linkage_name") or attributes.get("DW_AT_MIPS_linkage_name")
+        ref = attributes.get("DW_AT_abstract_origin") or attributes.get("DW_AT_specification")
+        label = _text(name.value) if name is not None else ""
+        self.names[die.offset] = DieName(
+            name=label,
+            linkage=_text(linkage.value) if linkage is not None else "",
+            scope=scope,
+            ref=self._ref(ref) if ref is not None else -1,
+        )
+        ranges = self._ranges(attributes)
+        node = ScopeNode(origin=die.offset) if ranges else None
+        for low, high in ranges:
+            self.functions.append((low, high, node))
+        if die.has_children:
+            # Nested functions (C++ lambdas' classes, GNU C nested functions) are scoped by it.
+            self._walk(die, (*scope, label) if label else scope, node)
+
+
+def die_ranges(
+    attributes: dict[str, Any], cu: Any, range_lists: Any, cu_base: int
+) -> list[tuple[int, int]]:
+    """The code ranges ``[low, high)`` of a DIE: low/high pc, or a DWARF 4/5 range list."""
+    low = attributes.get("DW_AT_low_pc")
+    if low is not None:
+        high = attributes.get("DW_AT_high_pc")
+        if high is None or low.value in _TOMBSTONES:
+            return []
+        end = high.value if high.form == "DW_FORM_addr" else low.value + high.value
+        return [(low.value, end)] if end > low.value else []
+    ranges = attributes.get("DW_AT_ranges")
+    if ranges is None or range_lists is None:
+        return []
+    base = cu_base
+    out = []
+    # pyelftools has already turned DW_FORM_rnglistx into a section offset.
+    for entry in range_lists.get_range_list_at_offset(ranges.value, cu=cu):
+        if isinstance(entry, BaseAddressEntry):
+            base = entry.base_address
+            continue
+        if entry.is_absolute:
+            low_pc, high_pc = entry.begin_offset, entry.end_offset
+        else:
+            low_pc, high_pc = base + entry.begin_offset, base + entry.end_offset
+        if high_pc > low_pc and low_pc not in _TOMBSTONES:
+            out.append((low_pc, high_pc))
+    return out
+
+
+def unit_base_address(cu: Any) -> int:
+    """The unit's base address (its top DIE's ``DW_AT_low_pc``, else 0)."""
+    low = cu.get_top_DIE().attributes.get("DW_AT_low_pc")
+    return low.value if low is not None and isinstance(low.value, int) else 0
+
+
+def _anonymous(tag: str) -> str:
+    """How demanglers print an unnamed scope."""
+    if tag == "DW_TAG_namespace":
+        return "(anonymous namespace)"
+    return "{unnamed type}"
