@@ -78,6 +78,7 @@ class Session:
         self._lock = threading.Lock()
         self._seen_pids: set[int] = set()
         self.started_at = 0.0
+        self._interval_start = 0.0
         self.stopped_at = 0.0
         self.error: BaseException | None = None
 
@@ -119,7 +120,7 @@ class Session:
                 max_stack_depth=o.max_stack_depth,
             )
         )
-        self.started_at = time.time()
+        self.started_at = self._interval_start = time.time()
         self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
         self._thread.start()
 
@@ -183,6 +184,22 @@ class Session:
     def kernel_stats(self) -> DrainStats:
         """What the kernel side counted (samples, collisions, map full...)."""
         return self._sampler.stats if self._sampler else DrainStats()
+
+    def take_profile(self) -> CollectedProfile:
+        """Drain now and return only the samples since the last take (one agent interval)."""
+        self.drain_once()
+        now = time.time()
+        with self._lock:
+            samples, self._samples = self._samples, []
+            start, self._interval_start = self._interval_start, now
+        return CollectedProfile(
+            samples=samples,
+            freq=self.options.freq,
+            start_time=start,
+            duration=max(0.0, now - start),
+            kernel_stats=self._sampler.read_stats() if self._sampler else DrainStats(),
+            pipeline_stats=self.pipeline.stats,
+        )
 
     def profile(self) -> CollectedProfile:
         """The profile collected so far."""

@@ -103,6 +103,17 @@ def _stack_id(
     a.label(done)
 
 
+def _lookup_and_add(a: Assembler, counts: object, missing: str) -> None:
+    """Emit ``if (v = counts[key]) *v += 1 (atomic) else goto missing``."""
+    a.ld_map_fd(R1, counts)
+    a.mov(R2, R10)
+    a.add(R2, _KEY)
+    a.call("map_lookup_elem")
+    a.jeq(R0, 0, missing)
+    a.mov(R1, 1)
+    a.atomic_add(DW, R0, 0, R1)
+
+
 def _sample_body(
     a: Assembler, config: SamplerConfig, counts: object, stacks: object, stats: object
 ) -> None:
@@ -115,19 +126,13 @@ def _sample_body(
         _stack_id(a, stacks, stats, 0, KEY_KERNEL_STACK, slots)
 
     # count = counts[key]; if present: atomically add 1 (several CPUs may share a key).
-    retry = f"count_retry_{len(a)}"
     insert = f"count_insert_{len(a)}"
+    full = f"count_full_{len(a)}"
     counted = f"counted_{len(a)}"
-    a.label(retry)
-    a.ld_map_fd(R1, counts)
-    a.mov(R2, R10)
-    a.add(R2, _KEY)
-    a.call("map_lookup_elem")
-    a.jeq(R0, 0, insert)
-    a.mov(R1, 1)
-    a.atomic_add(DW, R0, 0, R1)
+    _lookup_and_add(a, counts, insert)
     a.ja(counted)
-    # Absent: insert 1 with BPF_NOEXIST; if another CPU won the race (-EEXIST), add to its entry.
+    # Absent: insert 1 with BPF_NOEXIST. If another CPU inserted the key in between (-EEXIST),
+    # add to its entry once more (no loop: the verifier wants bounded programs).
     a.label(insert)
     a.st(DW, R10, _TMP, 1)
     a.ld_map_fd(R1, counts)
@@ -138,7 +143,10 @@ def _sample_body(
     a.mov(R4, BPF_NOEXIST)
     a.call("map_update_elem")
     a.jeq(R0, 0, counted)
-    a.jeq(R0, -errno.EEXIST, retry, comment="another CPU inserted the key first")
+    a.jne(R0, -errno.EEXIST, full, comment="no room for a new key")
+    _lookup_and_add(a, counts, full)
+    a.ja(counted)
+    a.label(full)
     _count_stat(a, stats, STAT_MAP_FULL)
     a.mov(R0, 0)
     a.exit()
