@@ -1,0 +1,198 @@
+"""One ELF image (a file or the vdso) and what we learned of it, shared by every process mapping it.
+
+A :class:`Binary` is created from the ELF headers alone (build id, PT_LOAD segments, debuglink).
+Its symbol table, separate debug file and DWARF are loaded the first time an address in it is
+symbolized, and each symbolized virtual address is cached: processes and intervals repeat the
+same addresses over and over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .debug_files import DebugFileFinder
+from .elf_file import AddressSpace, ElfFile, NotElfError
+from .elf_symbols import SymbolTable
+from .stats import SymbolizerStats
+
+# A symbolized address: (function, file, line, inlined) tuples innermost first; empty if unknown.
+SourceLines = tuple[tuple[str, str, int, bool], ...]
+
+MAX_CACHED_ADDRESSES = 1 << 18  # per binary; the cache is cleared when it grows past this
+
+
+def _dwarf_class() -> type | None:
+    """``DwarfInfo`` from the sibling ``dwarf`` module, or ``None`` while it is absent."""
+    try:
+        from .dwarf import DwarfInfo
+    except ImportError:
+        return None
+    return DwarfInfo
+
+
+class Binary:
+    """One ELF image: address translation, symbols (lazy), DWARF (lazy), and a result cache."""
+
+    def __init__(
+        self,
+        elf: ElfFile,
+        paths: list[str],
+        *,
+        finder: DebugFileFinder,
+        demangle: Callable[[str], str],
+        counters: SymbolizerStats,
+        display_path: str = "",
+        root_prefix: str = "",
+        use_dwarf: bool = True,
+    ) -> None:
+        """``elf``: the opened headers (not kept open); ``paths``: where to reopen it, in order."""
+        self.build_id = elf.build_id
+        self.address_space = AddressSpace.of(elf)
+        self.debuglink = elf.debuglink
+        self.display_path = display_path or elf.name
+        self._paths = list(paths)
+        self._root_prefix = root_prefix
+        self._finder = finder
+        self._demangle = demangle
+        self._counters = counters
+        self._use_dwarf = use_dwarf
+        self._image_elf = elf if not paths else None  # an in-memory image (vdso): no file to open
+        self._has_symtab = elf.has_symtab()
+        self._has_debug_info = elf.has_debug_info()
+        self._loaded = False
+        self.symbols: SymbolTable | None = None
+        self.debug_file: str | None = None
+        self.dwarf: object | None = None
+        self.symbol_source = ""
+        self._cache: dict[int, SourceLines] = {}
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the symbol table (and DWARF) have been loaded."""
+        return self._loaded
+
+    def vaddr(self, file_offset: int) -> int:
+        """The ELF virtual address of a file offset (the offset itself if no segment holds it)."""
+        vaddr = self.address_space.file_offset_to_vaddr(file_offset)
+        return file_offset if vaddr is None else vaddr
+
+    def load(self) -> None:
+        """Load symbols now: ``.symtab``, else the debug file's, else ``.dynsym``; then DWARF."""
+        if self._loaded:
+            return
+        self._loaded = True
+        dynsym: SymbolTable | None = None
+        binary_path = None
+        if self._image_elf is not None:
+            self.symbols = SymbolTable.from_elf(self._image_elf)
+            self.symbol_source = "image " + (self.symbols.source if self.symbols else "")
+            self._image_elf = None
+        else:
+            binary_path, table = self._load_from_file()
+            if table is not None and table.source == ".symtab":
+                self.symbols, self.symbol_source = table, ".symtab"
+            else:
+                dynsym = table
+        need_debug_file = self.symbols is None or (self._use_dwarf and not self._has_debug_info)
+        if need_debug_file and (self.build_id or self.debuglink):
+            self.debug_file = self._finder.find(
+                self.display_path,
+                self.build_id,
+                self.debuglink,
+                self._root_prefix,
+                opened_path=binary_path,
+            )
+        debug_has_dwarf = False
+        if self.debug_file is not None:
+            self._counters.debug_files += 1
+            try:
+                with ElfFile.open(self.debug_file) as debug:
+                    debug_has_dwarf = debug.has_debug_info()
+                    if self.symbols is None:
+                        self.symbols = SymbolTable.from_elf(debug, allow_dynsym=False)
+                        self.symbol_source = "debug file .symtab" if self.symbols else ""
+            except (OSError, NotElfError):
+                self.debug_file = None
+        if self.symbols is None and dynsym is not None:
+            self.symbols, self.symbol_source = dynsym, ".dynsym"
+        if self.symbols is not None:
+            self._counters.symbol_tables += 1
+        if self._use_dwarf:
+            if debug_has_dwarf:
+                self._load_dwarf(self.debug_file)
+            elif self._has_debug_info and binary_path:
+                self._load_dwarf(binary_path)
+
+    def _load_from_file(self) -> tuple[str | None, SymbolTable | None]:
+        """Open the first readable path whose build id matches; read its symbol table."""
+        for path in self._paths:
+            try:
+                with ElfFile.open(path) as elf:
+                    if self.build_id and elf.build_id != self.build_id:
+                        continue  # replaced on disk since the process mapped it
+                    return path, SymbolTable.from_elf(elf)
+            except (OSError, NotElfError):
+                continue
+        self._counters.unreadable += 1
+        return None, None
+
+    def _load_dwarf(self, path: str | None) -> None:
+        dwarf_info = _dwarf_class()
+        if dwarf_info is None or not path:
+            return
+        try:
+            self.dwarf = dwarf_info.for_elf(path)
+        except Exception:  # a DWARF we cannot parse must not stop symbolization by symbols
+            self._counters.dwarf_errors += 1
+            self.dwarf = None
+        if self.dwarf is not None:
+            self._counters.dwarf += 1
+
+    def lines(self, vaddr: int) -> SourceLines:
+        """``(function, file, line, inlined)`` for ``vaddr``, innermost first; ``()`` if unknown."""
+        cached = self._cache.get(vaddr)
+        if cached is not None:
+            return cached
+        if not self._loaded:
+            self.load()
+        result = self._symbolize(vaddr)
+        if len(self._cache) >= MAX_CACHED_ADDRESSES:
+            self._cache.clear()
+        self._cache[vaddr] = result
+        return result
+
+    def _symbolize(self, vaddr: int) -> SourceLines:
+        symbol = self.symbols.lookup(vaddr) if self.symbols is not None else None
+        name = self._demangle(symbol[0]) if symbol is not None else ""
+        source = ()
+        if self.dwarf is not None:
+            try:
+                source = self.dwarf.frames(vaddr)  # type: ignore[attr-defined]
+            except Exception:  # one bad DIE must not stop symbolization by symbols
+                self._counters.dwarf_errors += 1
+                source = ()
+        if source:
+            lines = [
+                (self._demangle(f.function) if f.function else "", f.file or "", f.line or 0,
+                 bool(f.inlined))
+                for f in source
+            ]  # fmt: skip
+            # The outermost function: the symbol table's full (demangled linkage) name is more
+            # precise than DWARF's DW_AT_name, which is often unqualified.
+            function, file, line, inlined = lines[-1]
+            if name and not inlined:
+                lines[-1] = (name, file, line, inlined)
+            elif not function:
+                lines[-1] = (name or "[unknown]", file, line, inlined)
+            return tuple(lines)
+        if symbol is None:
+            return ()
+        return ((name, "", 0, False),)
+
+    def close(self) -> None:
+        """Release what the DWARF reader holds (if it holds anything) and the caches."""
+        closer = getattr(self.dwarf, "close", None)
+        if callable(closer):
+            closer()
+        self.dwarf = None
+        self._cache.clear()

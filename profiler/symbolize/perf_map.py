@@ -1,0 +1,71 @@
+"""JIT symbols from perf map files (``/tmp/perf-PID.map``), the format JITs write for perf.
+
+Each line is ``START SIZE NAME`` with START and SIZE in hex (``0x`` optional) and NAME the rest of
+the line. Later lines win over earlier ones for the same start (a JIT may recompile a function).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from array import array
+
+
+class PerfMap:
+    """The entries of one perf map, sorted; ``lookup(addr)`` gives ``(name, start)`` or ``None``."""
+
+    __slots__ = ("_ends", "_names", "_starts", "identity")
+
+    def __init__(self, entries: list[tuple[int, int, str]], identity: object = None) -> None:
+        """``entries``: ``(start, size, name)``; ``identity`` records the file version read."""
+        latest = {start: (size, name) for start, size, name in entries}
+        starts = sorted(latest)
+        self._starts = array("Q", starts)
+        self._ends = array("Q", (s + max(latest[s][0], 1) for s in starts))
+        self._names = [latest[s][1] for s in starts]
+        self.identity = identity
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @classmethod
+    def parse(cls, text: str, identity: object = None) -> PerfMap:
+        """Parse the text of a perf map; malformed lines are skipped."""
+        entries = []
+        for line in text.splitlines():
+            parts = line.strip().split(None, 2)
+            if len(parts) < 3:
+                continue
+            try:
+                entries.append((int(parts[0], 16), int(parts[1], 16), parts[2]))
+            except ValueError:
+                continue
+        return cls(entries, identity)
+
+    @classmethod
+    def load(cls, path: str) -> PerfMap:
+        """Read ``path``; raises ``OSError`` if it cannot be read."""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            st = os.fstat(f.fileno())
+            return cls.parse(f.read(), identity=(st.st_ino, st.st_size, st.st_mtime_ns))
+
+    def lookup(self, address: int) -> tuple[str, int] | None:
+        """The ``(name, start)`` of the entry containing ``address``, or ``None``."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0 or address >= self._ends[i]:
+            return None
+        return self._names[i], self._starts[i]
+
+
+def perf_map_paths(pid: int, namespace_pid: int | None = None, proc: str = "/proc") -> list[str]:
+    """Where the perf map of ``pid`` may be, most specific first.
+
+    A process in a PID namespace names the file after its own pid (``NSpid``), inside its own
+    ``/tmp``; we reach it through ``/proc/PID/root``.
+    """
+    inner = namespace_pid or pid
+    paths = [f"{proc}/{pid}/root/tmp/perf-{inner}.map"]
+    if inner != pid:
+        paths.append(f"{proc}/{pid}/root/tmp/perf-{pid}.map")
+    paths.append(f"/tmp/perf-{pid}.map")
+    return paths
