@@ -1,0 +1,74 @@
+"""Folded (collapsed) stacks: ``root;caller;leaf COUNT`` lines, Brendan Gregg's format.
+
+This is what ``stackcollapse-perf.pl``, bpftrace's folded output and BCC's ``profile -f`` write.
+Reading gives a profile with the sample type ``samples/count``; writing takes one sample type
+and expands inlined lines into frames of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .builder import ProfileBuilder
+from .profile import Profile
+
+
+class FoldedFormatError(ValueError):
+    """A line that is not ``frames COUNT``."""
+
+
+def parse_folded(lines: Iterable[str]) -> Profile:
+    """Read folded stacks (root first) into a profile of ``samples/count``.
+
+    Blank lines and lines starting with ``#`` are skipped. Frame names may contain spaces: the
+    count is what follows the last space.
+    """
+    builder = ProfileBuilder([("samples", "count")], ("samples", "count"), 1)
+    add = builder.add_sample
+    stacks: dict[str, list[str]] = {}
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.startswith("#"):
+            continue
+        stack, _, count = line.rpartition(" ")
+        try:
+            value = int(count)
+        except ValueError:
+            raise FoldedFormatError(
+                f"line {number}: expected 'frame;frame;... COUNT', got {line[:80]!r}"
+            ) from None
+        if not stack:
+            raise FoldedFormatError(f"line {number}: a count with no stack: {line[:80]!r}")
+        frames = stacks.get(stack)
+        if frames is None:
+            frames = stacks[stack] = stack.split(";")[::-1]
+        add(frames, value)
+    return builder.build()
+
+
+def format_folded(profile: Profile, sample_index: int | None = None) -> str:
+    """Folded stacks of one sample type (the profile's default one unless given).
+
+    Equal stacks are summed, zero counts dropped, lines sorted: the output is deterministic.
+    """
+    if sample_index is None:
+        sample_index = profile.sample_index()
+    names: dict[int, str] = {}  # id(location) -> "caller;inlined" (root-first order)
+    totals: dict[str, int] = {}
+    for s in profile.samples:
+        value = s.values[sample_index]
+        if not value:
+            continue
+        parts = []
+        for loc in reversed(s.locations):
+            name = names.get(id(loc))
+            if name is None:
+                # Lines are innermost first; the folded stack goes root first.
+                name = names[id(loc)] = (
+                    ";".join(ln.function.name or "??" for ln in reversed(loc.lines))
+                    or f"0x{loc.address:x}"
+                )
+            parts.append(name)
+        key = ";".join(parts) or "[no stack]"
+        totals[key] = totals.get(key, 0) + value
+    return "".join(f"{stack} {count}\n" for stack, count in sorted(totals.items()))

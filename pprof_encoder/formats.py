@@ -1,0 +1,102 @@
+"""Reading and writing profiles in any of our formats, guessing the format when not told.
+
+Formats: ``pprof`` (gzip-compressed on output, either on input), ``otlp`` (an
+``ExportProfilesServiceRequest``; gzip-compressed only when the file name ends in ``.gz``) and
+``folded`` (collapsed stack lines).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from .decode import parse
+from .folded import FoldedFormatError, format_folded, parse_folded
+from .merge import merge
+from .otlp import ResourceProfiles, decode_request, encode_request
+from .profile import Profile
+from .validate import check_valid
+from .wire import DecodeError
+
+FORMATS = ("pprof", "folded", "otlp")
+
+
+def format_from_name(name: str) -> str | None:
+    """The format a file name suggests, or None (``-`` and unknown names)."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    if "otlp" in lower.rsplit("/", 1)[-1]:
+        return "otlp"
+    if lower.endswith((".folded", ".collapsed", ".txt", ".stacks")):
+        return "folded"
+    if lower.endswith((".pb", ".pprof", ".prof", ".proto")):
+        return "pprof"
+    return None
+
+
+def _gunzip(data: bytes) -> bytes:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DecodeError(f"corrupt gzip data: {err}") from None
+
+
+def _looks_folded(data: bytes) -> bool:
+    try:
+        head = data[:4096].decode()
+    except UnicodeDecodeError:
+        return False
+    lines = [ln for ln in head.splitlines()[:-1] or head.splitlines() if ln.strip()]
+    return bool(lines) and all(ln.rpartition(" ")[2].lstrip("-").isdigit() for ln in lines)
+
+
+def otlp_to_profile(data: bytes) -> Profile:
+    """Decode an OTLP request and merge all its profiles into one pprof profile."""
+    profiles = [p for r in decode_request(data) for p in r.profiles]
+    if not profiles:
+        raise DecodeError("the OTLP request holds no profiles")
+    profile = merge(profiles)
+    check_valid(profile)
+    return profile
+
+
+def load(data: bytes, fmt: str | None = None) -> Profile:
+    """A profile from the bytes of a file in format ``fmt`` (guessed from the content if None)."""
+    data = _gunzip(data)
+    if fmt == "folded" or (fmt is None and _looks_folded(data)):
+        try:
+            return parse_folded(data.decode().splitlines())
+        except UnicodeDecodeError as err:
+            raise FoldedFormatError(f"folded input is not UTF-8 text: {err}") from None
+    if fmt == "pprof":
+        return parse(data)
+    if fmt == "otlp":
+        return otlp_to_profile(data)
+    if fmt is not None:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    try:
+        return parse(data)
+    except ValueError as pprof_error:
+        try:
+            return otlp_to_profile(data)
+        except ValueError as otlp_error:
+            raise DecodeError(
+                f"not a pprof profile ({pprof_error}) nor an OTLP request ({otlp_error}); "
+                "name the format with --from"
+            ) from None
+
+
+def dump(profile: Profile, fmt: str, compress: bool = False) -> bytes:
+    """The bytes of ``profile`` in format ``fmt`` (pprof is always gzip-compressed)."""
+    if fmt == "pprof":
+        return gzip.compress(profile.encode(), compresslevel=6, mtime=0)
+    if fmt == "folded":
+        data = format_folded(profile).encode()
+    elif fmt == "otlp":
+        data = encode_request([ResourceProfiles(profiles=[profile])])
+    else:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    return gzip.compress(data, mtime=0) if compress else data
