@@ -76,8 +76,16 @@ class Sampler:
         return m
 
     def _open(self) -> None:
-        from pybpf.attach import attach_perf_event
-        from pybpf.perf_event import online_cpus, open_cpu_clock
+        from pybpf.perf_event import PERF_EVENT_IOC_SET_BPF, online_cpus, open_cpu_clock
+
+        try:
+            from pybpf.attach import attach_perf_event
+        except ImportError:  # TEMPORARY until pybpf.attach lands
+
+            def attach_perf_event(prog, event):
+                event.ioctl(PERF_EVENT_IOC_SET_BPF, prog.fd)
+                event.enable()
+                return event
 
         o = self.options
         depth = o.max_stack_depth
@@ -111,18 +119,9 @@ class Sampler:
         self.program = spec.load()
         self._stack.callback(self.program.close)
 
-        cgroup_fd = None
-        if o.cgroup:
-            import os
-
-            cgroup_fd = os.open(o.cgroup, os.O_RDONLY | os.O_DIRECTORY)
-            self._stack.callback(os.close, cgroup_fd)
         self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
         for cpu in self.cpus:
-            if cgroup_fd is not None:
-                event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup_fd=cgroup_fd)
-            else:
-                event = open_cpu_clock(cpu=cpu, freq=o.freq)
+            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=o.cgroup)
             self._stack.callback(event.close)
             link = attach_perf_event(self.program, event)
             self._stack.callback(link.close)
