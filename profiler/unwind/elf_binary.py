@@ -95,17 +95,23 @@ def _read(stream) -> ElfUnwindInfo:
     return ElfUnwindInfo(build_id=build_id, arch=arch, segments=segments, cfi=tuple(cfi))
 
 
-def vaddr_bias(segments: tuple[LoadSegment, ...], map_start: int, map_offset: int) -> int | None:
+def vaddr_bias(
+    segments: tuple[LoadSegment, ...], map_start: int, map_offset: int, executable: bool = True
+) -> int | None:
     """The constant to add to a runtime address in this mapping to get the ELF vaddr.
 
+    The kernel maps each PT_LOAD from its page-aligned-down file offset, so with a linker that
+    does not page-align segments (rust-lld, ``ld -z noseparate-code``) one file page can belong
+    to two segments: the one whose permissions match the mapping (``executable``) wins.
     ``None`` when no PT_LOAD segment covers the mapping's file offset (not code of this file).
     """
+    best = None
+    best_key = None
     for seg in segments:
-        if seg.offset <= map_offset < seg.offset + max(seg.filesz, 1):
-            return seg.vaddr - seg.offset + map_offset - map_start
-    # A mapping can start just before its segment when the segment's offset is not page aligned
-    # (the kernel maps from the page boundary): take the segment in that first page.
-    for seg in segments:
-        if map_offset <= seg.offset < map_offset + 4096:
-            return seg.vaddr - seg.offset + map_offset - map_start
-    return None
+        if seg.offset & ~0xFFF <= map_offset < seg.offset + max(seg.filesz, 1):
+            key = (seg.executable == executable, seg.offset)
+            if best_key is None or key > best_key:
+                best, best_key = seg, key
+    if best is None:
+        return None
+    return best.vaddr - best.offset + map_offset - map_start

@@ -110,7 +110,7 @@ class Unwinder:
         elif m.path.startswith("/") and not m.path.endswith(" (deleted)"):
             table = self.cache.table_for_file(mappings.file_path(m))
         if table is not None:
-            b = vaddr_bias(table.segments, m.start, m.offset)
+            b = vaddr_bias(table.segments, m.start, m.offset, "x" in m.perms)
             if b is None:
                 table = None
             else:
