@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingABC
 from typing import NamedTuple
 
+from .gc_pause import paused_gc
 from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
 
 LabelValue = str | int | tuple[int, str]
@@ -68,6 +69,7 @@ class ProfileBuilder:
         self._functions: dict[tuple, Function] = {}
         self._mappings: dict[tuple, Mapping] = {}
         self._locations: dict[tuple, Location] = {}
+        self._single_frame: dict[Frame | str, Location] = {}
         self._stacks: dict[tuple, tuple[Location, ...]] = {}
         self._label_sets: dict[tuple, tuple[Label, ...]] = {}
         self._samples: dict[tuple, list[int]] = {}
@@ -136,14 +138,24 @@ class ProfileBuilder:
     def _stack(self, frames: tuple) -> tuple[Location, ...]:
         locations = []
         pending: list[Frame] = []
+        single = self._single_frame
         for f in frames:
+            if not pending:
+                loc = single.get(f)
+                if loc is not None:
+                    locations.append(loc)
+                    continue
+            key = f
             if isinstance(f, str):
                 f = Frame(f)
             elif not isinstance(f, Frame):
                 raise TypeError(f"a frame must be a Frame or a str, not {type(f).__name__}")
             pending.append(f)
             if not f.inlined:
-                locations.append(self._location(pending))
+                loc = self._location(pending)
+                if len(pending) == 1:
+                    single[key] = loc  # the same frame gives the same location: skip the work
+                locations.append(loc)
                 pending = []
         if pending:  # an inlined frame with no caller below it: keep it as its own location
             locations.append(self._location(pending))
@@ -188,7 +200,8 @@ class ProfileBuilder:
         key = tuple(frames)
         stack = self._stacks.get(key)
         if stack is None:
-            stack = self._stacks[key] = self._stack(key)
+            with paused_gc():
+                stack = self._stacks[key] = self._stack(key)
         if isinstance(values, int):
             values = (values,)
         if len(values) != len(self.sample_types):
@@ -207,12 +220,14 @@ class ProfileBuilder:
 
     def build(self) -> Profile:
         """The profile built so far (the builder can keep adding samples afterwards)."""
-        return Profile(
-            sample_type=list(self.sample_types),
-            samples=[
+        with paused_gc():
+            samples = [
                 Sample(list(stack), list(values), labels)
                 for (stack, labels), values in self._samples.items()
-            ],
+            ]
+        return Profile(
+            sample_type=list(self.sample_types),
+            samples=samples,
             mappings=list(self._mappings.values()),
             locations=list(self._locations.values()),
             functions=list(self._functions.values()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import zlib
 
+from .gc_pause import paused_gc
 from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
 from .validate import check_valid
 from .wire import (
@@ -158,6 +159,11 @@ def _label(buf: bytes, a: int, b: int, strings: _Strings) -> Label:
 
 def decode_profile(data: bytes) -> Profile:
     """Decode an uncompressed ``perftools.profiles.Profile`` message (no validation)."""
+    with paused_gc():
+        return _decode_profile(data)
+
+
+def _decode_profile(data: bytes) -> Profile:
     buf = bytes(data)
     p = Profile()
     raw: dict[int, list[tuple[int, int]]] = {1: [], 2: [], 3: [], 4: [], 5: [], 11: []}

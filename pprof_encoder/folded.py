@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .builder import ProfileBuilder
+from .gc_pause import paused_gc
 from .profile import Profile
 
 
@@ -23,6 +24,11 @@ def parse_folded(lines: Iterable[str]) -> Profile:
     Blank lines and lines starting with ``#`` are skipped. Frame names may contain spaces: the
     count is what follows the last space.
     """
+    with paused_gc():
+        return _parse_folded(lines)
+
+
+def _parse_folded(lines: Iterable[str]) -> Profile:
     builder = ProfileBuilder([("samples", "count")], ("samples", "count"), 1)
     add = builder.add_sample
     stacks: dict[str, list[str]] = {}

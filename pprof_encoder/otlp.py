@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .encode import StringTable
+from .gc_pause import paused_gc
 from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
 from .wire import (
     FIXED64,
@@ -522,7 +523,11 @@ def decode_request(data: bytes) -> list[ResourceProfiles]:
     Each OTLP profile becomes a :class:`~.profile.Profile` with one sample type; attributes
     become labels. Malformed input raises :class:`~.wire.DecodeError`.
     """
-    buf = bytes(data)
+    with paused_gc():
+        return _decode_request(bytes(data))
+
+
+def _decode_request(buf: bytes) -> list[ResourceProfiles]:
     top = _messages(buf, 0, len(buf))
     dictionaries = _ranges(top, 2, "ExportProfilesServiceRequest.dictionary")
     if dictionaries:
