@@ -36,10 +36,19 @@ class BPFError(OSError):
 
 
 class MissingPrivilegesError(BPFError, PermissionError):
-    """EPERM from the kernel: the process lacks the capabilities BPF needs."""
+    """EPERM (or EACCES) from the kernel: the process lacks the capabilities BPF needs.
 
-    def __init__(self, what: str, *, command: str = "", perf_events: bool = False) -> None:
-        super().__init__(errno_codes.EPERM, privileges_hint(what, perf_events), command=command)
+    ``MissingPrivilegesError(what)`` builds the message from :func:`privileges_hint`;
+    ``MissingPrivilegesError(errno, message)`` keeps a message the caller wrote (perf events).
+    """
+
+    def __init__(self, *args: object, command: str = "", perf_events: bool = False) -> None:
+        if len(args) == 2 and isinstance(args[0], int):
+            err, message = args[0], str(args[1])
+        else:
+            what = str(args[0]) if args else "bpf"
+            err, message = errno_codes.EPERM, privileges_hint(what, perf_events)
+        super().__init__(err, message, command=command)
 
 
 class VerifierError(BPFError):

@@ -285,7 +285,9 @@ class Map:
         The next key is fetched before the current one is handed out, so deleting the current
         key (the draining pattern) does not lose the iterator's place. If some other deleted key
         makes the kernel restart from the first key, keys already seen are skipped; the walk is
-        bounded so a map that keeps changing cannot make it loop forever.
+        bounded so a map that keeps changing cannot make it loop forever. Guarantee: no key is
+        yielded twice, and every key present throughout is yielded; a key deleted after it was
+        fetched ahead may still be yielded once (:meth:`items` skips those).
         """
         size = self.spec.key_size
         out = ffi.new("char[]", max(size, 1))
