@@ -1,0 +1,100 @@
+"""Snapshots: exited processes keep their symbols; deleted binaries; chroots; refreshed maps."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+
+from profiler.model import UNKNOWN
+from profiler.symbolize import Symbolizer
+
+from ..support import require_root, require_tool
+from .native_programs import copy_binary, running
+
+
+def test_exited_process_still_symbolizes(debug_program, tmp_path, no_fd_leak):
+    binary = copy_binary(debug_program["full"], tmp_path / "bin")
+    with running(binary) as prog, Symbolizer() as sym:
+        assert sym.snapshot(prog.pid)
+        prog.finish()
+        assert not os.path.exists(f"/proc/{prog.pid}")
+        for name in ("alpha", "beta", "gamma_local"):
+            assert sym.user_frames(prog.pid, prog.addresses[name] + 2)[-1].function == name
+        assert prog.pid in sym.processes()
+        sym.forget(prog.pid)
+        assert prog.pid not in sym.processes()
+        (frame,) = sym.user_frames(prog.pid, prog.addresses["alpha"])
+        assert frame.kind == UNKNOWN
+
+
+def test_exited_process_whose_binary_was_deleted(debug_program, tmp_path, no_fd_leak):
+    require_root()  # /proc/PID/map_files needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE)
+    binary = copy_binary(debug_program["full"], tmp_path / "bin")
+    with running(binary) as prog, Symbolizer() as sym:
+        binary.unlink()  # the maps now say "(deleted)"; only map_files still reaches the file
+        assert sym.snapshot(prog.pid)
+        prog.finish()
+        frames = sym.user_frames(prog.pid, prog.addresses["beta"])
+        assert frames[-1].function == "beta"
+        assert frames[-1].module == str(binary)
+
+
+def test_binary_only_in_another_mount_namespace_is_read_through_proc_pid_root(
+    debug_program, tmp_path, no_fd_leak
+):
+    require_root()  # unshare(CLONE_NEWNS) and mount
+    unshare = require_tool("unshare")
+    mount_point = tmp_path / "container-fs"
+    mount_point.mkdir()
+    # Like a container: the program lives on a tmpfs mounted only in its own mount namespace, so
+    # the path its maps show does not exist in ours.
+    script = (
+        f"mount -t tmpfs none {mount_point} && cp {debug_program['full']} {mount_point}/prog"
+        f" && exec {mount_point}/prog"
+    )
+    process = subprocess.Popen(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        addresses = {}
+        for raw in process.stdout:
+            line = raw.decode().strip()
+            if line == "ready":
+                break
+            name, value = line.split()
+            addresses[name] = int(value, 16)
+        assert addresses, "the program did not start in its mount namespace"
+        assert not (mount_point / "prog").exists()
+        with Symbolizer() as sym:
+            frames = sym.user_frames(process.pid, addresses["alpha"])
+            assert frames[-1].function == "alpha"
+            assert frames[-1].module == f"{mount_point}/prog"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        process.stdin.close()
+        process.stdout.close()
+
+
+def test_library_loaded_after_the_snapshot_is_found_by_refreshing(shared_program, no_fd_leak):
+    library = shared_program.parent / "libshared.so"
+    with Symbolizer(refresh_interval=0) as sym:
+        assert sym.snapshot(os.getpid(), load_symbols=False)
+        lib = ctypes.CDLL(str(library))  # mapped after the snapshot
+        addr = ctypes.cast(lib.shared_fn, ctypes.c_void_p).value
+        (frame,) = sym.user_frames(os.getpid(), addr)
+        assert frame.function == "shared_fn"
+        assert sym.stats.snapshot_refreshes == 1
+
+
+def test_same_binary_in_two_processes_is_loaded_once(debug_program, tmp_path, no_fd_leak):
+    binary = copy_binary(debug_program["full"], tmp_path / "bin")
+    with running(binary) as first, running(binary) as second, Symbolizer() as sym:
+        assert sym.snapshot(first.pid) and sym.snapshot(second.pid)
+        tables = sym.stats.symbol_tables
+        for prog in (first, second):
+            assert sym.user_frames(prog.pid, prog.addresses["beta"])[-1].function == "beta"
+        assert sym.stats.symbol_tables == tables  # loaded by the first snapshot, shared by both
