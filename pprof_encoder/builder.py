@@ -70,7 +70,6 @@ class ProfileBuilder:
         self._mappings: dict[tuple, Mapping] = {}
         self._locations: dict[tuple, Location] = {}
         self._single_frame: dict[Frame | str, Location] = {}
-        self._stacks: dict[tuple, tuple[Location, ...]] = {}
         self._label_sets: dict[tuple, tuple[Label, ...]] = {}
         self._samples: dict[tuple, list[int]] = {}
 
@@ -135,16 +134,24 @@ class ProfileBuilder:
             self._locations[key] = found
         return found
 
-    def _stack(self, frames: tuple) -> tuple[Location, ...]:
+    def _stack(self, frames: Sequence[Frame | str]) -> tuple[Location, ...]:
+        get = self._single_frame.get
+        locations = [get(f) for f in frames]
+        if None not in locations:  # every frame seen before, none inlined: the common case
+            return tuple(locations)  # type: ignore[arg-type]
+        with paused_gc():
+            return self._new_stack(frames, locations)
+
+    def _new_stack(
+        self, frames: Sequence[Frame | str], known: list[Location | None]
+    ) -> tuple[Location, ...]:
         locations = []
         pending: list[Frame] = []
         single = self._single_frame
-        for f in frames:
-            if not pending:
-                loc = single.get(f)
-                if loc is not None:
-                    locations.append(loc)
-                    continue
+        for f, loc in zip(frames, known, strict=True):
+            if loc is not None and not pending:
+                locations.append(loc)
+                continue
             key = f
             if isinstance(f, str):
                 f = Frame(f)
@@ -197,11 +204,7 @@ class ProfileBuilder:
 
         A sample with the same stack and labels as an earlier one is merged into it.
         """
-        key = tuple(frames)
-        stack = self._stacks.get(key)
-        if stack is None:
-            with paused_gc():
-                stack = self._stacks[key] = self._stack(key)
+        stack = self._stack(frames)
         if isinstance(values, int):
             values = (values,)
         if len(values) != len(self.sample_types):
