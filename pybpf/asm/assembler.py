@@ -641,7 +641,7 @@ def format_listing(
             continue
         lines.extend(f"{name}:" for name in labels_at.get(index, ()))
         mark = ">" if around is not None and start <= around < slot else " "
-        text = f"{mark}{start:5d}: ({insn.opcode:02x}) {insn}"
+        text = f"{mark}{start:4d}: ({insn.opcode:02x}) {insn}"
         if insn.comment:
             text = f"{text:<50} ; {insn.comment}"
         lines.append(text)
