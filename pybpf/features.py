@@ -261,7 +261,10 @@ def _bind(fn: Callable, *args: object) -> Callable[[], tuple[bool, str]]:
     return lambda: fn(*args)
 
 
+#: The standard features (what :func:`probe_all` and the CLI report).
 FEATURES: dict[str, _Probe] = _registry()
+# Probes made on demand by have_helper/have_program_type/have_map_type for other combinations.
+_extra: dict[str, _Probe] = {}
 _cache: dict[str, FeatureResult] = {}
 
 
@@ -275,7 +278,7 @@ def check(name: str) -> FeatureResult:
     if name in _cache:
         return _cache[name]
     try:
-        probe = FEATURES[name]
+        probe = FEATURES.get(name) or _extra[name]
     except KeyError:
         raise KeyError(f"unknown feature {name!r}; known: {', '.join(FEATURES)}") from None
     available, detail = probe.check()
@@ -300,7 +303,7 @@ def have_program_type(prog_type: ProgramType) -> bool:
     """Whether the kernel loads programs of ``prog_type`` (probed, cached)."""
     name = f"prog_type:{_type_name(prog_type)}"
     if name not in FEATURES:
-        FEATURES[name] = _Probe(name, "program type", "?", _bind(_probe_program_type, prog_type))
+        _extra[name] = _Probe(name, "program type", "?", _bind(_probe_program_type, prog_type))
     return have(name)
 
 
@@ -308,7 +311,7 @@ def have_map_type(map_type: MapType) -> bool:
     """Whether the kernel creates maps of ``map_type`` (probed, cached)."""
     name = f"map_type:{MapType(map_type).name.lower()}"
     if name not in FEATURES:
-        FEATURES[name] = _Probe(name, "map type", "?", _bind(_probe_map_type, map_type))
+        _extra[name] = _Probe(name, "map type", "?", _bind(_probe_map_type, map_type))
     return have(name)
 
 
@@ -320,7 +323,7 @@ def have_helper(helper: str, prog_type: ProgramType = ProgramType.PERF_EVENT) ->
         name += f"@{_type_name(prog_type)}"
     if name not in FEATURES:
         since = _HELPERS.get(helper, "?")
-        FEATURES[name] = _Probe(name, "helper", since, _bind(_probe_helper, helper, prog_type))
+        _extra[name] = _Probe(name, "helper", since, _bind(_probe_helper, helper, prog_type))
     return have(name)
 
 
