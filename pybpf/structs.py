@@ -256,13 +256,24 @@ def _default(layout: Layout) -> Any:
     raise TypeError(f"no default for {layout!r}")
 
 
-def struct_type(name: str, *, _packed: bool = False, **fields: Layout) -> type[Struct]:
+# Names a field cannot take: they are the class's own attributes.
+RESERVED_FIELD_NAMES = frozenset(
+    {"layout", "size", "align", "fmt", "n_items", "pack", "unpack", "to_items", "from_items"}
+    | {"offset_of"}
+)
+
+
+def struct_type(name: str, /, *, _packed: bool = False, **fields: Layout) -> type[Struct]:
     """Declare a C struct: ``struct_type("Key", pid=u32, comm=char(16))`` (fields in order).
 
     Returns a frozen dataclass class (a :class:`Struct`); every field defaults to zero.
+    ``_packed=True`` drops the padding (``__attribute__((packed))``).
     """
     if not fields:
         raise ValueError("a struct needs at least one field")
+    clashes = RESERVED_FIELD_NAMES & set(fields)
+    if clashes:
+        raise ValueError(f"struct {name}: field names {sorted(clashes)} are reserved")
     layout = StructLayout(list(fields.items()), packed=_packed)
     dc_fields = [
         (fname, Any, dataclasses.field(default=_default(flayout)))
