@@ -33,6 +33,7 @@ UNKNOWN_MAPPING = "truncated: address in no executable mapping"
 NO_UNWIND_INFO = "truncated: no CFI for the pc and no usable frame pointer"
 UNSUPPORTED_RULE = "truncated: CFI rule we cannot evaluate (DWARF expression)"
 NOT_PROGRESSING = "truncated: the stack pointer did not move up"
+LR_LOST = "truncated: the return address is in the link register, which only the leaf has"
 FRAME_LIMIT = "truncated: frame limit reached"
 CLEAN_ENDS = frozenset({END_RA_UNDEFINED, END_RA_ZERO, END_FP_ZERO})
 
@@ -169,6 +170,7 @@ class Unwinder:
                 fp = _U64(stack, i)[0]
                 fp_steps += 1
                 sig = 0
+                from_lr = False
             else:
                 if ck == CFA_REG:
                     cfa = (sp if creg == REG_SP else fp) + coff
@@ -183,6 +185,8 @@ class Unwinder:
                 else:
                     reason = UNSUPPORTED_RULE
                     break
+                from_lr = False
+                i = 0
                 if rk == R_OFFSET:
                     i = cfa + roff - base
                 elif rk == R_AT_REG:
@@ -191,11 +195,14 @@ class Unwinder:
                     reason = END_RA_UNDEFINED
                     break
                 elif rk == R_SAME and self.arch.lr is not None:
-                    i = -1
+                    if not lr:
+                        reason = LR_LOST
+                        break
+                    from_lr = True
                 else:
                     reason = UNSUPPORTED_RULE
                     break
-                if i == -1:
+                if from_lr:
                     ra = lr
                 elif i < 0 or i > limit:
                     reason = OUTSIDE_STACK
@@ -222,9 +229,12 @@ class Unwinder:
             if ra == 0:
                 reason = END_RA_ZERO
                 break
-            if cfa <= sp and not sig:
+            # The CFA must move up the stack, except in a leaf that keeps its RA in the link
+            # register (arm64: CFA = sp) and across a signal frame (the saved sp is anywhere).
+            if (cfa < sp or (cfa == sp and not from_lr)) and not sig:
                 reason = NOT_PROGRESSING
                 break
+            lr = 0  # the caller's link register is not recoverable after a call
             sp = cfa
             pc = ra
             # The frame above a signal trampoline was interrupted, not calling: its pc is exact.

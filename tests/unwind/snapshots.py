@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -75,12 +76,17 @@ class SymbolTable:
         return None
 
 
+@lru_cache(maxsize=16)
+def symbol_table(path: str) -> SymbolTable:
+    """A :class:`SymbolTable`, parsed once per path per test session."""
+    return SymbolTable(path)
+
+
 class Naming:
     """Runtime address -> function name through the mappings of one snapshot."""
 
     def __init__(self, mappings: ProcessMappings) -> None:
         self.mappings = mappings
-        self._tables: dict[str, SymbolTable] = {}
 
     def name(self, addr: int, adjust: int = 1) -> str:
         m = self.mappings.find(addr - adjust)
@@ -88,9 +94,7 @@ class Naming:
             return f"?{addr:#x}"
         if not m.path.startswith("/"):
             return f"{m.path or 'anon'}+{addr - m.start:#x}"
-        table = self._tables.get(m.path)
-        if table is None:
-            table = self._tables[m.path] = SymbolTable(m.path)
+        table = symbol_table(m.path)
         file_off = addr - adjust - m.start + m.offset
         for p_offset, p_vaddr, p_filesz in table.loads:
             if p_offset <= file_off < p_offset + p_filesz:

@@ -15,7 +15,7 @@ from profiler.unwind import Unwinder
 from profiler.unwind.unwinder import END_RA_UNDEFINED
 
 from .conftest import C_VARIANTS
-from .snapshots import Naming, SymbolTable, load_snapshot
+from .snapshots import Naming, load_snapshot, symbol_table
 
 LIB = "<shared library>"
 
@@ -45,7 +45,7 @@ def unwind_scenario(c_snapshots, variant: str, scenario: str):
     mappings = snap.mappings
     result = Unwinder().unwind(snap.regs, snap.stack, mappings)
     names = Naming(mappings).names(result.addrs)
-    exe_funcs = {name for _, name in SymbolTable(str(exe)).syms.values()}
+    exe_funcs = {name for _, name in symbol_table(str(exe)).syms.values()}
     return result, names, exe_funcs
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from profiler.unwind import Unwinder
 
-from .snapshots import Naming, SymbolTable, load_snapshot
+from .snapshots import Naming, load_snapshot, symbol_table
 
 
 def test_rust_snapshots_unwind_to_main_or_thread_entry(rust_snapshots):
     exe, directory, count = rust_snapshots
-    exe_funcs = {name for _, name in SymbolTable(str(exe)).syms.values()}
+    exe_funcs = {name for _, name in symbol_table(str(exe)).syms.values()}
     unwinder = Unwinder()
     complete = 0
     failures = []
@@ -35,7 +35,7 @@ def test_rust_snapshots_unwind_to_main_or_thread_entry(rust_snapshots):
 def test_rust_recursion_depth_is_exact(rust_snapshots):
     """Round r takes its first snapshot at recurse(5 + r % 20): the depth is known."""
     exe, directory, _ = rust_snapshots
-    exe_funcs = {name for _, name in SymbolTable(str(exe)).syms.values()}
+    exe_funcs = {name for _, name in symbol_table(str(exe)).syms.values()}
     unwinder = Unwinder()
     depths = []
     for i in range(0, 60, 5):  # five snapshots per round; the first is the direct recursion
