@@ -450,7 +450,10 @@ class Assembler:
         return self._ld_map(dst, map, op.PSEUDO_MAP_VALUE, _immediate(offset, "offset"), comment)
 
     def ld_func(self, dst: Register, target: str, *, comment: str = "") -> Assembler:
-        """dst = the address of the subprogram at label ``target`` (callbacks, e.g. bpf_loop)."""
+        """dst = the subprogram at label ``target`` (``BPF_PSEUDO_FUNC``, callbacks of bpf_loop).
+
+        The kernel accepts callbacks only with BTF func_info for the program's subprograms.
+        """
         dst_reg = _register(dst, "dst")
         return self._emit(
             Instruction(op.LD_IMM64, dst_reg, op.PSEUDO_FUNC, 0, 0, target, None, comment)
@@ -594,7 +597,10 @@ class Assembler:
                     f"slot {at}: {insn} refers to map {ref!r}, which assemble(maps=...) does "
                     f"not provide (given: {known}); pass maps={{{ref!r}: fd}} or the map object"
                 )
-        fd = found if isinstance(found, int) else getattr(found, "fd", None)
+        try:
+            fd = found if isinstance(found, int) else getattr(found, "fd", None)
+        except ValueError:  # a closed map object refuses to give its fd
+            fd = None
         if not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd < 2**31:
             if not strict:
                 return insn
