@@ -42,6 +42,7 @@ class ProcessSnapshot:
         "resolved",
         "root",
         "taken_at",
+        "unknown_at",
     )
 
     def __init__(self, pid: int, mappings: list[Mapping], proc: str = "/proc") -> None:
@@ -56,6 +57,7 @@ class ProcessSnapshot:
         self.taken_at = time.monotonic()
         self.exited = False
         self.frames: dict[int, tuple] = {}
+        self.unknown_at: dict[int, float] = {}  # key -> when it was last found unknown
 
     @classmethod
     def take(cls, pid: int, proc: str = "/proc") -> ProcessSnapshot:
@@ -73,4 +75,5 @@ class ProcessSnapshot:
         """Cache symbolized ``frames`` under ``key`` (bounded)."""
         if len(self.frames) >= MAX_CACHED_ADDRESSES:
             self.frames.clear()
+            self.unknown_at.clear()
         self.frames[key] = frames

@@ -21,6 +21,8 @@ from .vdso import VDSO, vdso_image
 log = logging.getLogger(__name__)
 
 MAX_KERNEL_CACHE = 1 << 16
+# Shared anonymous memory (/dev/zero, SysV shm) shows up as files, but never holds an ELF image.
+_NOT_ELF_PREFIXES = ("/dev/", "/SYSV")
 
 
 def _load_demangler() -> Callable[[str], str]:
@@ -66,6 +68,7 @@ class Symbolizer:
         self._by_file: dict[tuple[int, int, int, int], Binary] = {}
         self._binaries: list[Binary] = []
         self._perf_maps: dict[int, PerfMap] = {}
+        self._perf_map_checked: dict[int, float] = {}  # pid -> when we last looked for its map
         self._kernel: KernelSymbols | None = None
         self._kernel_build_id = ""
         self._kernel_cache: dict[int, tuple[Frame, ...]] = {}
@@ -93,6 +96,7 @@ class Symbolizer:
         """Drop ``pid``'s snapshot and perf map (binaries stay cached by build id)."""
         self._processes.pop(pid, None)
         self._perf_maps.pop(pid, None)
+        self._perf_map_checked.pop(pid, None)
 
     def processes(self) -> list[int]:
         """The pids with a snapshot."""
@@ -107,6 +111,11 @@ class Symbolizer:
             if old is not None:
                 old.exited = True
             return None
+        old = self._processes.get(pid)
+        if not proc.mappings and old is not None and old.mappings:
+            # A zombie (or a process mid-exit) has no mappings left: keep what we saw alive.
+            old.exited = True
+            return old
         self.stats.snapshots += 1
         self._processes[pid] = proc
         return proc
@@ -147,23 +156,31 @@ class Symbolizer:
         key = addr if addr == lookup else -addr
         if proc is not None:
             hit = proc.frames.get(key)
-            if hit is not None:
+            if hit is not None and (
+                hit[0].kind != UNKNOWN
+                # An unknown address may become known (a JIT writes its perf map after running
+                # the code, a library gets mapped): ask again once the answer is old enough.
+                or proc.exited
+                or time.monotonic() - proc.unknown_at.get(key, 0.0) < self.refresh_interval
+            ):
                 stats.cache_hits += 1
                 if hit[0].kind == UNKNOWN:
                     stats.unsymbolized += 1
                 return hit
-        frames, cacheable = self._resolve(pid, proc, addr, lookup)
+        frames = self._resolve(pid, proc, addr, lookup)
+        proc = self._processes.get(pid)  # _resolve may have taken a fresh snapshot
         if frames[0].kind == UNKNOWN:
             stats.unsymbolized += 1
-        proc = self._processes.get(pid)  # _resolve may have taken a fresh snapshot
-        if cacheable and proc is not None:
+            if proc is not None:
+                proc.unknown_at[key] = time.monotonic()
+        if proc is not None:
             proc.remember(key, frames)
         return frames
 
     def _resolve(
         self, pid: int, proc: ProcessSnapshot | None, addr: int, lookup: int
-    ) -> tuple[tuple[Frame, ...], bool]:
-        """Frames for ``lookup`` and whether they may be cached for this snapshot."""
+    ) -> tuple[Frame, ...]:
+        """Frames for ``lookup`` in ``pid`` (re-reading its maps if ``lookup`` is in none)."""
         index = proc.find(lookup) if proc is not None else None
         if index is None and proc is not None and not proc.exited:
             if time.monotonic() - proc.taken_at >= self.refresh_interval:
@@ -175,15 +192,15 @@ class Symbolizer:
         if index is None or proc is None:
             jit = self._jit_frame(pid, proc, addr, lookup, None)
             if jit is not None:
-                return (jit,), False
+                return (jit,)
             self.stats.no_mapping += 1
-            return (Frame("[unknown]", address=addr, module="[unknown]", kind=UNKNOWN),), False
+            return (Frame("[unknown]", address=addr, module="[unknown]", kind=UNKNOWN),)
         mapping = proc.mappings[index]
         binary = self._binary_for(proc, index)
         if binary is None:
             jit = self._jit_frame(pid, proc, addr, lookup, mapping)
             if jit is not None:
-                return (jit,), True
+                return (jit,)
             module = mapping.path or "[anon]"
             return (
                 Frame(
@@ -195,7 +212,7 @@ class Symbolizer:
                     mapping_limit=mapping.end,
                     mapping_offset=mapping.offset,
                 ),
-            ), True
+            )
         vaddr = binary.vaddr(lookup - mapping.start + mapping.offset)
         lines = binary.lines(vaddr)
         module = mapping.path
@@ -211,7 +228,7 @@ class Symbolizer:
                     mapping_limit=mapping.end,
                     mapping_offset=mapping.offset,
                 ),
-            ), True
+            )
         build_id = binary.build_id
         return tuple(
             Frame(
@@ -228,7 +245,7 @@ class Symbolizer:
                 mapping_offset=mapping.offset,
             )
             for function, file, line, inlined in lines
-        ), True
+        )
 
     def _jit_frame(
         self,
@@ -241,7 +258,9 @@ class Symbolizer:
         """A JIT frame from the process's perf map, re-reading the map when it changed."""
         perf_map = self._perf_maps.get(pid)
         found = perf_map.lookup(lookup) if perf_map is not None else None
-        if found is None:
+        now = time.monotonic()
+        if found is None and now - self._perf_map_checked.get(pid, -1e9) >= self.refresh_interval:
+            self._perf_map_checked[pid] = now
             nspid = proc.namespace_pid if proc is not None else None
             for path in perf_map_paths(pid, nspid, self._proc):
                 try:
@@ -280,7 +299,7 @@ class Symbolizer:
         binary = None
         if mapping.path == VDSO:
             binary = self._vdso_binary(proc, mapping)
-        elif mapping.is_file:
+        elif mapping.is_file and not mapping.path.startswith(_NOT_ELF_PREFIXES):
             binary = self._file_binary(proc, mapping)
         proc.binaries[index] = binary
         return binary
@@ -427,6 +446,7 @@ class Symbolizer:
         self._by_file.clear()
         self._processes.clear()
         self._perf_maps.clear()
+        self._perf_map_checked.clear()
         self._kernel_cache.clear()
         self._kernel = None
 

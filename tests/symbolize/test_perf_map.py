@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from profiler.model import JIT
+from profiler.model import JIT, UNKNOWN
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.perf_map import PerfMap, perf_map_paths
 
@@ -55,7 +55,8 @@ def test_jit_frame_from_this_processs_perf_map(jit_region, no_fd_leak):
     try:
         with open(path, "w") as f:
             f.write(f"{jit_region:x} 100 jitted_hot_loop\n")
-        with Symbolizer() as sym:
+        # refresh_interval=0: re-read a changed perf map on every miss (normally at most 1/s).
+        with Symbolizer(refresh_interval=0) as sym:
             (frame,) = sym.user_frames(os.getpid(), jit_region + 0x20)
             assert (frame.function, frame.kind, frame.module) == ("jitted_hot_loop", JIT, "[jit]")
             assert frame.mapping_start <= jit_region < frame.mapping_limit
@@ -66,4 +67,21 @@ def test_jit_frame_from_this_processs_perf_map(jit_region, no_fd_leak):
             assert frame.function == "jitted_later"
             assert sym.stats.jit_frames == 2
     finally:
-        os.unlink(path)
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_unknown_jit_address_is_asked_again_once_the_map_has_it(jit_region, no_fd_leak):
+    path = f"/tmp/perf-{os.getpid()}.map"
+    assert not os.path.exists(path), f"{path} exists already"
+    try:
+        with Symbolizer(refresh_interval=0) as sym:
+            (before,) = sym.user_frames(os.getpid(), jit_region + 8)
+            assert before.kind == UNKNOWN
+            with open(path, "w") as f:  # the JIT writes its map after the code ran
+                f.write(f"{jit_region:x} 40 late_entry\n")
+            (after,) = sym.user_frames(os.getpid(), jit_region + 8)
+            assert (after.function, after.kind) == ("late_entry", JIT)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import time
 
 from profiler.model import UNKNOWN
 from profiler.symbolize import Symbolizer
@@ -98,3 +99,26 @@ def test_same_binary_in_two_processes_is_loaded_once(debug_program, tmp_path, no
         for prog in (first, second):
             assert sym.user_frames(prog.pid, prog.addresses["beta"])[-1].function == "beta"
         assert sym.stats.symbol_tables == tables  # loaded by the first snapshot, shared by both
+
+
+def _wait_until_zombie(pid: int) -> None:
+    for _ in range(1000):
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} did not exit")
+
+
+def test_snapshot_of_a_zombie_keeps_the_live_mappings(debug_program, tmp_path, no_fd_leak):
+    binary = copy_binary(debug_program["full"], tmp_path / "bin")
+    with running(binary) as prog, Symbolizer(refresh_interval=0) as sym:
+        assert sym.snapshot(prog.pid)
+        prog.process.stdin.write(b"x")
+        prog.process.stdin.flush()
+        _wait_until_zombie(prog.pid)  # exited, not reaped: /proc/PID/maps is empty now
+        sym.snapshot(prog.pid)
+        assert sym.user_frames(prog.pid, prog.addresses["alpha"])[-1].function == "alpha"
+        # An address in no mapping does not replace the snapshot with the zombie's empty one.
+        assert sym.user_frames(prog.pid, 8)[0].kind == UNKNOWN
+        assert sym.user_frames(prog.pid, prog.addresses["beta"])[-1].function == "beta"
