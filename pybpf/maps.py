@@ -69,6 +69,11 @@ PER_CPU_TYPES = frozenset(
     }
 )
 
+# Array-like maps: every slot always exists, so elements cannot be deleted.
+_NO_DELETE_TYPES = frozenset(
+    {MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY, MapType.PERF_EVENT_ARRAY}
+)
+
 # Map creation flags (linux/bpf.h).
 BPF_F_NO_PREALLOC = 1 << 0
 BPF_F_NO_COMMON_LRU = 1 << 1
@@ -115,7 +120,7 @@ class MapSpec:
     """
 
     name: str
-    type: MapType
+    type: MapType | int
     key_size: int = 0
     value_size: int = 0
     max_entries: int = 1
@@ -124,7 +129,10 @@ class MapSpec:
     value_struct: Layout | type[Struct] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "type", MapType(self.type))
+        try:
+            object.__setattr__(self, "type", MapType(self.type))
+        except ValueError:  # a type id newer than this table: pass it through as a number
+            object.__setattr__(self, "type", int(self.type))
         object.__setattr__(self, "name", validate_name(self.name))
         for which in ("key", "value"):
             layout = getattr(self, f"{which}_struct")
@@ -212,7 +220,8 @@ class Map:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
-        return f"<Map {self.name!r} {self.spec.type.name} {state}>"
+        kind = getattr(self.spec.type, "name", f"type-{self.spec.type}")
+        return f"<Map {self.name!r} {kind} {state}>"
 
     # ---- conversions ------------------------------------------------------------------------
 
@@ -339,7 +348,15 @@ class Map:
 
         Uses ``BPF_MAP_LOOKUP_AND_DELETE_BATCH`` (5.6+) and falls back to iterate + lookup +
         delete. Elements added while draining may or may not be included, never half-read.
+        Array maps cannot delete elements: read them with :meth:`lookup_batch` instead.
         """
+        if self.spec.type in _NO_DELETE_TYPES:
+            raise BPFError(
+                errno_codes.EINVAL,
+                f"map {self.name!r}: {self.spec.type.name} maps cannot delete elements; "
+                "read them with lookup_batch() and overwrite them instead",
+                command="lookup_and_delete_batch",
+            )
         return self._batch(delete=True)
 
     def _batch(self, delete: bool) -> list[tuple[Any, Any]]:

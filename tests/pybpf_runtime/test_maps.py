@@ -169,6 +169,27 @@ def test_batch_on_array_reads_every_slot(no_fd_leak):
     assert [int.from_bytes(v, sys.byteorder) for _, v in pairs] == [k * k for k in range(100)]
 
 
+def test_array_cannot_be_drained_says_why(no_fd_leak):
+    with MapSpec("arr_drain", MapType.ARRAY, 4, 8, 4).create() as m:
+        with pytest.raises(BPFError, match="lookup_batch") as info:
+            m.lookup_and_delete_batch()
+    assert info.value.errno == errno.EINVAL
+
+
+def test_stack_trace_map_batch_falls_back_to_iteration(no_fd_leak):
+    # Stack trace maps have no batch operations: the fallback answers (here: empty).
+    with MapSpec("st_batch", MapType.STACK_TRACE, 4, 64, 16).create() as m:
+        assert m.lookup_and_delete_batch() == []
+
+
+def test_unknown_map_type_id_passes_through_to_the_kernel(no_fd_leak):
+    spec = MapSpec("future", 4000, 4, 4, 1)
+    assert spec.type == 4000
+    with pytest.raises(BPFError) as info:
+        spec.create()
+    assert info.value.errno == errno.EINVAL
+
+
 def test_batch_falls_back_when_the_kernel_has_none(no_fd_leak):
     einval = fail(errno.EINVAL)
     fake = ScriptedKernel(
