@@ -37,21 +37,40 @@ def _bpf_privileges():
 
 
 def bpf_objects_held_by(pid: int) -> list[str]:
-    """BPF programs and maps that ``pid`` still holds, as bpftool reports them."""
+    """BPF programs, maps and links that ``pid`` holds open, from /proc/PID/fd and fdinfo.
+
+    (Debian's bpftool has no pid column, so /proc is the source; bpftool only adds names.)
+    """
     import json
     import subprocess
 
-    bpftool = shutil.which("bpftool")
-    if bpftool is None or os.geteuid() != 0:
-        return []
     held = []
-    for kind in ("prog", "map"):
-        out = subprocess.run([bpftool, "-j", kind, "show"], capture_output=True, text=True)
-        if out.returncode != 0 or not out.stdout.strip():
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return []
+    for fd in fds:
+        try:
+            target = os.readlink(f"{fd_dir}/{fd}")
+            if not target.startswith("anon_inode:bpf"):
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
             continue
-        for obj in json.loads(out.stdout):
-            if any(p.get("pid") == pid for p in obj.get("pids", [])):
-                held.append(f"{kind} id={obj.get('id')} name={obj.get('name')}")
+        kind = target.split("bpf-", 1)[-1].rstrip("]")
+        ident = (info.get("prog_id") or info.get("map_id") or info.get("link_id") or "?").strip()
+        held.append(f"{kind} id={ident}")
+    bpftool = shutil.which("bpftool")
+    if held and bpftool:
+        names = {}
+        for kind in ("prog", "map"):
+            out = subprocess.run([bpftool, "-j", kind, "show"], capture_output=True, text=True)
+            if out.returncode == 0 and out.stdout.strip():
+                for obj in json.loads(out.stdout):
+                    names[f"{kind} id={obj.get('id')}"] = obj.get("name", "")
+        held = [f"{h} name={names[h]}" if h in names else h for h in held]
     return held
 
 

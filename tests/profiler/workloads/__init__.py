@@ -1,0 +1,53 @@
+"""C workloads with known call trees, compiled by the tests (gcc) into a temporary directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CACHE = os.path.join(tempfile.gettempdir(), "pureprof-workloads")
+
+
+def build(name: str, *flags: str) -> str:
+    """Compile ``workloads/<name>.c`` with gcc and ``flags`` (cached by source and flags)."""
+    source = os.path.join(HERE, f"{name}.c")
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read() + " ".join(flags).encode()).hexdigest()[:16]
+    os.makedirs(CACHE, exist_ok=True)
+    out = os.path.join(CACHE, f"{name}-{digest}")
+    if not os.path.exists(out):
+        tmp = f"{out}.tmp{os.getpid()}"
+        subprocess.run(["gcc", *flags, "-o", tmp, source], check=True)
+        os.replace(tmp, out)
+    return out
+
+
+@dataclass
+class Running:
+    """A started workload: its process and pid (it prints the pid first)."""
+
+    proc: subprocess.Popen
+    pid: int
+
+    def result(self, timeout: float = 30) -> dict:
+        """Wait for the workload to end; return the JSON it printed last (its truth)."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else {}
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start(binary: str, *args: str) -> Running:
+    """Start ``binary``; returns once it printed its pid."""
+    proc = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, text=True)
+    pid = int(proc.stdout.readline())
+    return Running(proc, pid)
