@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import errno as errno_codes
 import functools
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -146,6 +147,9 @@ class MapSpec:
                     f"map {self.name!r}: {which}_size {size} != size of {which}_struct "
                     f"({layout.size})"
                 )
+        problem = _shape_problem(self)
+        if problem:
+            raise ValueError(f"map {self.name!r} ({self.type.name}): {problem}")
 
     def create(self) -> Map:
         """Create the map in the kernel; returns the live :class:`Map` (close it)."""
@@ -159,6 +163,27 @@ class MapSpec:
             self.name,
         )
         return Map(fd, self)
+
+
+def _shape_problem(spec: MapSpec) -> str:
+    """What the kernel would reject (with a bare EINVAL) about a spec's sizes, if anything."""
+    t = spec.type
+    if t == MapType.RINGBUF:
+        page = os.sysconf("SC_PAGE_SIZE")
+        n = spec.max_entries
+        if spec.key_size or spec.value_size:
+            return "ring buffers take key_size=0 and value_size=0"
+        if n < page or n & (n - 1):
+            return f"max_entries (the ring's size in bytes) must be a power of 2 >= {page}"
+    elif t == MapType.STACK_TRACE:
+        if spec.key_size != 4 or spec.value_size == 0 or spec.value_size % 8:
+            return "stack trace maps take key_size=4 and value_size=8 * max frames"
+    elif t in (MapType.PERF_EVENT_ARRAY, MapType.PROG_ARRAY):
+        if spec.key_size != 4 or spec.value_size != 4:
+            return "key_size and value_size must both be 4 (an index and an fd)"
+    elif t in _NO_DELETE_TYPES and spec.key_size != 4:
+        return "array keys are 4-byte indexes"
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)

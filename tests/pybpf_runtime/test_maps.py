@@ -264,6 +264,21 @@ def test_perf_event_array_rejects_a_non_perf_fd(no_fd_leak):
     assert info.value.errno in (errno.EBADF, errno.EINVAL, errno.ENOENT, errno.EOPNOTSUPP)
 
 
+@pytest.mark.parametrize(
+    ("map_type", "sizes", "problem"),
+    [
+        (MapType.RINGBUF, (0, 0, 1000), "power of 2"),
+        (MapType.RINGBUF, (4, 0, 4096), "key_size=0"),
+        (MapType.STACK_TRACE, (4, 12, 16), "8 \\* max frames"),
+        (MapType.PERF_EVENT_ARRAY, (4, 8, 2), "an index and an fd"),
+        (MapType.ARRAY, (8, 8, 2), "4-byte indexes"),
+    ],
+)
+def test_shapes_the_kernel_would_reject_are_explained(map_type, sizes, problem):
+    with pytest.raises(ValueError, match=problem):
+        MapSpec("shape", map_type, *sizes)
+
+
 def test_spec_size_mismatch_is_rejected():
     with pytest.raises(ValueError, match="key_size"):
         MapSpec("bad", MapType.HASH, key_size=4, value_size=8, key_struct=u64)
