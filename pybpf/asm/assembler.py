@@ -122,7 +122,20 @@ class Assembler:
     @property
     def labels(self) -> dict[str, int]:
         """Each label and the slot it marks."""
-        return {name: self._slot_of(index) for name, index in self._labels.items()}
+        starts, end = self._slot_starts()
+        return {
+            name: starts[index] if index < len(starts) else end
+            for name, index in self._labels.items()
+        }
+
+    def _slot_starts(self) -> tuple[list[int], int]:
+        """The slot each instruction starts at, and the slot after the last one."""
+        starts = []
+        slot = 0
+        for insn in self._insns:
+            starts.append(slot)
+            slot += insn.slots
+        return starts, slot
 
     def _slot_of(self, index: int) -> int:
         return sum(insn.slots for insn in self._insns[:index])
@@ -528,15 +541,8 @@ class Assembler:
         return b"".join(insn.encode() for insn in self._resolve(maps or {}, strict=True))
 
     def _resolve(self, maps: Mapping[str, Any], strict: bool) -> list[Instruction]:
-        starts = []
-        slot = 0
-        for insn in self._insns:
-            starts.append(slot)
-            slot += insn.slots
-        label_slots = {
-            name: starts[index] if index < len(starts) else slot
-            for name, index in self._labels.items()
-        }
+        starts, _ = self._slot_starts()
+        label_slots = self.labels
         out = []
         for index, insn in enumerate(self._insns):
             if insn.target is not None:
