@@ -202,12 +202,13 @@ def die_ranges(
 ) -> list[tuple[int, int]]:
     """The code ranges ``[low, high)`` of a DIE: low/high pc, or a DWARF 4/5 range list."""
     low = attributes.get("DW_AT_low_pc")
-    if low is not None:
-        high = attributes.get("DW_AT_high_pc")
-        if high is None or low.value in _TOMBSTONES:
+    high = attributes.get("DW_AT_high_pc")
+    if low is not None and high is not None:
+        if low.value in _TOMBSTONES:
             return []
         end = high.value if high.form == "DW_FORM_addr" else low.value + high.value
         return [(low.value, end)] if end > low.value else []
+    # A unit may carry both DW_AT_low_pc (its base address) and DW_AT_ranges.
     ranges = attributes.get("DW_AT_ranges")
     if ranges is None or range_lists is None:
         return []
