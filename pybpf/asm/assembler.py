@@ -95,6 +95,9 @@ class Assembler:
         """The program's length in 8-byte slots (``lddw`` counts 2)."""
         return self._slots
 
+    def __repr__(self) -> str:
+        return f"<Assembler {len(self._insns)} instructions, {self._slots} slots>"
+
     def append(self, insn: Instruction) -> Assembler:
         """Append a ready-made instruction (its ``target`` label, if any, is resolved later)."""
         if not isinstance(insn, Instruction):

@@ -17,6 +17,7 @@ from pybpf.asm import DW, HELPER_IDS, R0, Assembler, B, H, Register, W
 from .capstone_oracle import decode
 
 pytest.importorskip("capstone")
+decode(b"")  # build capstone's disassembler now, not inside a hypothesis example's deadline
 
 registers = st.sampled_from(list(Register))
 # capstone (like the verifier) refuses any instruction that writes r10, the frame pointer
