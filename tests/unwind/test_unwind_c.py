@@ -14,8 +14,8 @@ import pytest
 from profiler.unwind import Unwinder
 from profiler.unwind.unwinder import END_RA_UNDEFINED
 
-from .conftest import C_VARIANTS
 from .snapshots import Naming, load_snapshot, symbol_table
+from .workload_build import C_VARIANTS
 
 LIB = "<shared library>"
 

@@ -3,6 +3,7 @@
  * Usage: calltree OUTDIR   — writes OUTDIR/<scenario>.snap and OUTDIR/<scenario>.maps for each
  * scenario. A .snap file is: u64 rip, u64 rsp, u64 rbp, u64 length, then `length` stack bytes
  * copied from rsp upward (at most 16 KiB, clipped to the end of the stack's mapping).
+ * Usage: calltree --spin SECONDS — burns CPU 13 frames deep (for perf --call-graph dwarf).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
 #define STACK_COPY 16384
@@ -101,7 +103,31 @@ NOINLINE void *thread_main(void *arg) {
     return NULL;
 }
 
+NOINLINE long spin_leaf(long n) {
+    long acc = 0;
+    for (long i = 0; i < n; i++) acc += i ^ (acc >> 3);
+    return acc;
+}
+
+NOINLINE long spin(int depth, long n) {
+    if (depth == 0) return spin_leaf(n);
+    long r = spin(depth - 1, n);
+    return r * r + depth;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--spin") == 0) {
+        double end = now() + atof(argv[2]);
+        long acc = 0;
+        while (now() < end) acc += spin(12, 20000);
+        return acc == 42;
+    }
     if (argc < 2) { fprintf(stderr, "usage: %s OUTDIR\n", argv[0]); return 2; }
     outdir = argv[1];
     int r = func_a("chain", argc);
