@@ -8,6 +8,7 @@ same addresses over and over.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from .debug_files import DebugFileFinder
@@ -63,6 +64,7 @@ class Binary:
         self.symbols: SymbolTable | None = None
         self.debug_file: str | None = None
         self.dwarf: object | None = None
+        self._dwarf_path: str | None = None  # DWARF to open on the first lookup
         self.symbol_source = ""
         self._cache: dict[int, SourceLines] = {}
 
@@ -117,11 +119,13 @@ class Binary:
             self.symbols, self.symbol_source = dynsym, ".dynsym"
         if self.symbols is not None:
             self._counters.symbol_tables += 1
+        # DWARF is opened on the first lookup, not here: snapshots load symbol tables of every
+        # binary a process maps, but samples hit few of them, and a DWARF index is costly.
         if self._use_dwarf:
             if debug_has_dwarf:
-                self._load_dwarf(self.debug_file)
+                self._dwarf_path = self.debug_file
             elif self._has_debug_info and binary_path:
-                self._load_dwarf(binary_path)
+                self._dwarf_path = self._stable_path(binary_path)
 
     def _load_from_file(self) -> tuple[str | None, SymbolTable | None]:
         """Open the first readable path whose build id matches; read its symbol table."""
@@ -136,9 +140,18 @@ class Binary:
         self._counters.unreadable += 1
         return None, None
 
-    def _load_dwarf(self, path: str | None) -> None:
-        dwarf_info = _dwarf_class()
-        if dwarf_info is None or not path:
+    def _stable_path(self, opened: str) -> str:
+        """The plain path if it is the file we opened (it outlives ``/proc/PID/root/...``)."""
+        try:
+            a, b = os.stat(opened), os.stat(self.display_path)
+        except OSError:
+            return opened
+        return self.display_path if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) else opened
+
+    def _load_dwarf(self) -> None:
+        path, self._dwarf_path = self._dwarf_path, None
+        dwarf_info = _dwarf_class() if path else None
+        if dwarf_info is None:
             return
         try:
             self.dwarf = dwarf_info.for_elf(path)
@@ -155,6 +168,8 @@ class Binary:
             return cached
         if not self._loaded:
             self.load()
+        if self._dwarf_path is not None:
+            self._load_dwarf()
         result = self._symbolize(vaddr)
         if len(self._cache) >= MAX_CACHED_ADDRESSES:
             self._cache.clear()

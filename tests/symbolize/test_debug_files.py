@@ -102,3 +102,16 @@ def test_file_and_line_from_dwarf_match_addr2line(debug_program, no_fd_leak):
     assert frames[-1].function == "beta"
     assert frames[0].file.endswith(oracle_file.rsplit("/", 1)[-1])
     assert frames[0].line == int(oracle_line.split()[0])
+
+
+def test_dwarf_is_opened_on_first_lookup_even_after_exit(debug_program, tmp_path, no_fd_leak):
+    pytest.importorskip("profiler.symbolize.dwarf")
+    binary = copy_binary(debug_program["full"], tmp_path / "bin")
+    with running(binary) as prog, Symbolizer(debug_roots=[str(tmp_path / "none")]) as sym:
+        assert sym.snapshot(prog.pid)
+        assert sym.stats.dwarf == 0  # symbol tables at snapshot; DWARF waits for a sample
+        prog.finish()
+        frames = sym.user_frames(prog.pid, prog.addresses["gamma_local"])
+        assert frames[-1].function == "gamma_local"
+        assert frames[0].file.endswith("prog.c") and frames[0].line > 0
+        assert sym.stats.dwarf == 1
