@@ -20,6 +20,7 @@ from .wire import (
     DecodeError,
     expect,
     iter_fields,
+    read_varint,
     repeated_varints,
     text,
     to_int64,
@@ -213,26 +214,23 @@ def _samples(
     buf: bytes, ranges: list[tuple[int, int]], strings: _Strings, locations: dict[int, Location]
 ) -> list[Sample]:
     samples = []
-    labels_seen: dict[bytes, Label] = {}  # encoded label → decoded: labels repeat a lot
+    label_sets: dict[bytes, tuple[Label, ...]] = {}  # encoded labels → decoded: they repeat
     for a, b in ranges:
-        ids: list[int] = []
-        values: list[int] = []
-        labels: list[Label] = []
-        for f, wt, x, y in iter_fields(buf, a, b):
-            if f == 1:
-                if wt == LEN:
-                    ids.extend(unpack_varints(buf, x, y))
-                else:
-                    repeated_varints(buf, wt, x, y, ids, "Sample.location_id")
-            elif f == 2:
-                repeated_varints(buf, wt, x, y, values, "Sample.value")
-            elif f == 3:
-                expect(wt, LEN, "Sample.label")
-                encoded = buf[x:y]
-                label = labels_seen.get(encoded)
-                if label is None:
-                    label = labels_seen[encoded] = _label(buf, x, y, strings)
-                labels.append(label)
+        labels: tuple[Label, ...] | None = None
+        fast = _sample_fields(buf, a, b)
+        if fast is not None:
+            ids, values, label_start = fast
+            if label_start == b:
+                labels = ()
+            else:
+                encoded = buf[label_start:b]
+                labels = label_sets.get(encoded)
+                if labels is None:
+                    labels = _labels_only(buf, label_start, b, strings)
+                    if labels is not None:
+                        label_sets[encoded] = labels
+        if labels is None:
+            ids, values, labels = _sample_fields_slow(buf, a, b, strings)
         try:
             locs = [locations[i] for i in ids]
         except KeyError as err:
@@ -243,8 +241,63 @@ def _samples(
             if v >= _INT64_SIGN:
                 values = [to_int64(v) for v in values]
                 break
-        samples.append(Sample(locs, values, tuple(labels)))
+        samples.append(Sample(locs, values, labels))
     return samples
+
+
+def _sample_fields(buf: bytes, a: int, b: int) -> tuple[list[int], list[int], int] | None:
+    """Location ids and values of the sample ``buf[a:b]``, and where its labels start.
+
+    The fast path for the usual layout (packed ids, packed values, then only labels, as pprof
+    writers emit them); None for any other layout, which :func:`_sample_fields_slow` reads.
+    """
+    pos = a
+    ids: list[int] = []
+    values: list[int] = []
+    if pos < b and buf[pos] == 0x0A:  # location_id, packed
+        n, start = read_varint(buf, pos + 1, b)
+        pos = start + n
+        if pos > b:
+            raise DecodeError(f"Sample.location_id at byte {a}: length {n} exceeds the sample")
+        ids = unpack_varints(buf, start, pos)
+    if pos < b and buf[pos] == 0x12:  # value, packed
+        n, start = read_varint(buf, pos + 1, b)
+        end = start + n
+        if end > b:
+            raise DecodeError(f"Sample.value at byte {pos}: length {n} exceeds the sample")
+        values = unpack_varints(buf, start, end)
+        pos = end
+    if pos >= b or buf[pos] == 0x1A:
+        return ids, values, pos
+    return None
+
+
+def _sample_fields_slow(
+    buf: bytes, a: int, b: int, strings: _Strings
+) -> tuple[list[int], list[int], tuple[Label, ...]]:
+    ids: list[int] = []
+    values: list[int] = []
+    labels = []
+    for f, wt, x, y in iter_fields(buf, a, b):
+        if f == 1:
+            repeated_varints(buf, wt, x, y, ids, "Sample.location_id")
+        elif f == 2:
+            repeated_varints(buf, wt, x, y, values, "Sample.value")
+        elif f == 3:
+            expect(wt, LEN, "Sample.label")
+            labels.append(_label(buf, x, y, strings))
+    return ids, values, tuple(labels)
+
+
+def _labels_only(buf: bytes, a: int, b: int, strings: _Strings) -> tuple[Label, ...] | None:
+    """The labels in ``buf[a:b]``; None if another sample field is among them (legal, rare)."""
+    labels = []
+    for f, wt, x, y in iter_fields(buf, a, b):
+        if f != 3:
+            return None
+        expect(wt, LEN, "Sample.label")
+        labels.append(_label(buf, x, y, strings))
+    return tuple(labels)
 
 
 def parse(data: bytes) -> Profile:

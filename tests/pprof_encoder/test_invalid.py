@@ -196,3 +196,31 @@ def test_check_valid_catches_objects_missing_from_the_tables():
     p.default_sample_type = "cpu"
     with pytest.raises(InvalidProfileError, match="default_sample_type 'cpu'"):
         check_valid(p)
+
+
+def test_unusual_but_legal_sample_layouts_parse_the_same():
+    """Unpacked ids, labels before values, a second packed run: what other writers may emit."""
+    b = ProfileBuilder([("samples", "count")])
+    b.add_sample(["leaf", "main"], 3, {"k": "v", "n": 2})
+    canonical = b.encode()
+    p = parse(canonical)
+    [s] = p.samples
+    ids = [loc.id for loc in s.locations]
+    strings = list(profile_pb2().Profile.FromString(canonical).string_table)
+    label = len_field(3, varint_field(1, strings.index("k")) + varint_field(2, strings.index("v")))
+    label2 = len_field(3, varint_field(1, strings.index("n")) + varint_field(3, 2))
+    odd_sample = (
+        label
+        + varint_field(1, ids[0])  # unpacked location id
+        + varint_field(2, 3)  # unpacked value
+        + len_field(1, bytes([ids[1]]))  # the rest of the ids, packed
+        + label2
+    )
+    # Replace the sample (field 2 of Profile) in the canonical bytes by the odd one.
+    msg = profile_pb2().Profile.FromString(canonical)
+    del msg.sample[:]
+    odd = msg.SerializeToString() + len_field(2, odd_sample)
+    q = parse(odd)
+    assert [loc.id for loc in q.samples[0].locations] == ids
+    assert q.samples[0].values == [3]
+    assert sorted(q.samples[0].labels) == sorted(s.labels)
