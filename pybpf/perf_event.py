@@ -25,14 +25,8 @@ from pathlib import Path
 
 from cffi import FFI
 
+from .errors import MissingPrivilegesError
 from .syscall import kernel
-
-try:
-    from .errors import MissingPrivilegesError
-except ImportError:  # pragma: no cover - until pybpf.errors lands (runtime engineer)
-
-    class MissingPrivilegesError(PermissionError):
-        """Missing CAP_PERFMON/CAP_BPF (stand-in for pybpf.errors.MissingPrivilegesError)."""
 
 
 ffi = FFI()
