@@ -114,7 +114,7 @@ def test_convert_folded_to_pprof_go_agrees(tmp_path):
     assert f" {ours.flat} " in go_top and ours.name in go_top
 
 
-def test_convert_between_all_formats(tmp_path):
+def test_convert_between_all_formats(tmp_path, no_fd_leak):
     lines = folded_lines(300)
     src = tmp_path / "stacks.folded"
     src.write_text("".join(lines))
@@ -145,7 +145,7 @@ def test_cli_stdin_stdout_and_guessing_from_content(tmp_path):
     assert top.returncode == 0 and f"of {folded_total(lines)} total" in top.stdout.decode()
 
 
-def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+def test_cli_errors_are_one_clear_line(tmp_path, capsys, no_fd_leak):
     bad = tmp_path / "bad.pb.gz"
     bad.write_bytes(b"\x0a\x05ab")
     assert main(["convert", str(bad), str(tmp_path / "out.folded")]) == 1

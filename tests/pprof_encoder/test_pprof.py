@@ -133,7 +133,7 @@ def test_encoding_is_deterministic_and_survives_a_round_trip():
     assert parse(gzip.compress(first)).encode() == first
 
 
-def test_write_gives_gzip_that_parses(tmp_path):
+def test_write_gives_gzip_that_parses(tmp_path, no_fd_leak):
     b = two_types()
     b.add_sample(["a", "b"], [1, 7])
     path = tmp_path / "p.pb.gz"
