@@ -192,8 +192,8 @@ def _parse_cie(data: bytes, offset: int, pos: int, end: int, eh: bool, section_a
             elif ch == "L":
                 pos += 1  # LSDA encoding: we do not need the LSDA
             elif ch == "P":
-                enc = data[pos]
-                _, pos = read_encoded(data, pos + 1, enc & 0x7F, section_addr)
+                # Personality pointer: skipped, so only its size matters (not its base).
+                _, pos = read_encoded(data, pos + 1, data[pos] & 0x0F, 0)
             elif ch == "S":
                 signal_frame = True
             # 'B' (arm64 BTI/pauth key), 'G' (MTE): no data; unknown letters: the length
