@@ -177,14 +177,14 @@ class ProfileBuilder:
                 if isinstance(value, str):
                     out.append(Label(name, str=value))
                 elif isinstance(value, int):
-                    out.append(Label(name, num=int(value)))
+                    out.append(Label(name, num=int(value), is_num=True))
                 elif (
                     isinstance(value, tuple)
                     and len(value) == 2
                     and isinstance(value[0], int)
                     and isinstance(value[1], str)
                 ):
-                    out.append(Label(name, num=value[0], num_unit=value[1]))
+                    out.append(Label(name, num=value[0], num_unit=value[1], is_num=True))
                 else:
                     raise TypeError(
                         f"label {name!r}: value must be str, int or (int, unit), not {value!r}"

@@ -155,6 +155,8 @@ def _label(buf: bytes, a: int, b: int, strings: _Strings) -> Label:
         strings(str_i, "Label.str"),
         num,
         strings(unit_i, "Label.num_unit"),
+        # As go tool pprof reads it: a label with no string and some number or unit is numeric.
+        str_i == 0 and (num != 0 or unit_i != 0),
     )
 
 

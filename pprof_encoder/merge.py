@@ -70,7 +70,7 @@ def merge(profiles: Sequence[Profile]) -> Profile:
                 values[slot] += v
             labels: dict[str, LabelValue] = {}
             for lb in s.labels:
-                if lb.str or not (lb.num or lb.num_unit):
+                if not (lb.is_num or lb.num or lb.num_unit):
                     labels[lb.key] = lb.str
                 elif lb.num_unit:
                     labels[lb.key] = (lb.num, lb.num_unit)

@@ -117,9 +117,9 @@ class _DictionaryBuilder:
         return self.attributes(body)
 
     def label(self, label: Label) -> int:
-        if label.str or not (label.num or label.num_unit):
-            return self.attribute(label.key, label.str)
-        return self.attribute(label.key, label.num, label.num_unit)
+        if label.is_num or label.num or label.num_unit:
+            return self.attribute(label.key, label.num, label.num_unit)
+        return self.attribute(label.key, label.str)
 
     def mapping(self, m: Mapping) -> int:
         attrs = [self.attribute(BUILD_ID_ATTRIBUTE, m.build_id)] if m.build_id else []
@@ -495,7 +495,7 @@ def _labels(d: _Dictionary, indices: list[int]) -> tuple[Label, ...]:
     for i in indices:
         key, value, unit = _index(d.attributes, i, "Sample.attribute_indices", "attribute_table")
         if isinstance(value, bool | int):
-            out.append(Label(key, num=int(value), num_unit=unit))
+            out.append(Label(key, num=int(value), num_unit=unit, is_num=True))
         else:
             out.append(Label(key, str=value if isinstance(value, str) else repr(value)))
     return tuple(out)

@@ -21,12 +21,17 @@ class ValueType(NamedTuple):
 
 
 class Label(NamedTuple):
-    """A sample label: a string value (``str``) or a number (``num``) with an optional unit."""
+    """A sample label: a string value (``str``) or a number (``num``) with an optional unit.
+
+    ``is_num`` says the label is numeric even when ``num`` is 0 (pprof cannot tell ``num=0``
+    from ``str=""`` on the wire; OTLP attributes can, so the builder records it).
+    """
 
     key: str
     str: str = ""
     num: int = 0
     num_unit: str = ""
+    is_num: bool = False
 
 
 @dataclass(eq=False, slots=True)

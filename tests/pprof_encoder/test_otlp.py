@@ -118,6 +118,22 @@ def test_stacks_labels_and_mappings_resolve_through_the_dictionary():
     assert sample.values == [4]
 
 
+def test_zero_numbers_stay_numbers():
+    """The idle task has tid 0: its thread.id must stay an int attribute, not an empty string."""
+    b = ProfileBuilder([("samples", "count")])
+    b.add_sample(["swapper"], 1, {"thread.id": 0, "thread.name": ""})
+    req = official(profile_to_otlp(b.build()))
+    d = req.dictionary
+    [sample] = req.resource_profiles[0].scope_profiles[0].profiles[0].samples
+    kinds = {
+        d.string_table[d.attribute_table[i].key_strindex]: d.attribute_table[i].value.WhichOneof(
+            "value"
+        )
+        for i in sample.attribute_indices
+    }
+    assert kinds == {"thread.id": "int_value", "thread.name": "string_value"}
+
+
 def test_many_resources_share_one_dictionary():
     _, p1 = sample_profile(seed=1, n=300)
     _, p2 = sample_profile(seed=2, n=300)

@@ -62,8 +62,8 @@ def test_labels_str_num_and_unit_in_sorted_key_order():
     b.add_sample(["f"], [1, 1], {"thread_name": "worker", "pid": 123, "bytes": (100, "bytes")})
     [s] = parse(b.encode()).samples
     assert s.labels == (
-        Label("bytes", num=100, num_unit="bytes"),
-        Label("pid", num=123),
+        Label("bytes", num=100, num_unit="bytes", is_num=True),
+        Label("pid", num=123, is_num=True),
         Label("thread_name", str="worker"),
     )
 
