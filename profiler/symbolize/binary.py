@@ -14,6 +14,7 @@ from collections.abc import Callable
 from .debug_files import DebugFileFinder
 from .elf_file import AddressSpace, ElfFile, NotElfError
 from .elf_symbols import SymbolTable
+from .go_pclntab import go_symbol_table
 from .stats import SymbolizerStats
 
 # A symbolized address: (function, file, line, inlined) tuples innermost first; empty if unknown.
@@ -91,8 +92,8 @@ class Binary:
             self._image_elf = None
         else:
             binary_path, table = self._load_from_file()
-            if table is not None and table.source == ".symtab":
-                self.symbols, self.symbol_source = table, ".symtab"
+            if table is not None and table.source in (".symtab", ".gopclntab"):
+                self.symbols, self.symbol_source = table, table.source
             else:
                 dynsym = table
         need_debug_file = self.symbols is None or (self._use_dwarf and not self._has_debug_info)
@@ -134,7 +135,11 @@ class Binary:
                 with ElfFile.open(path) as elf:
                     if self.build_id and elf.build_id != self.build_id:
                         continue  # replaced on disk since the process mapped it
-                    return path, SymbolTable.from_elf(elf)
+                    table = SymbolTable.from_elf(elf)
+                    if table is None or table.source != ".symtab":
+                        # A stripped Go binary still names every function in its pc-line table.
+                        table = go_symbol_table(elf) or table
+                    return path, table
             except (OSError, NotElfError):
                 continue
         self._counters.unreadable += 1
