@@ -184,6 +184,12 @@ def _decode_profile(data: bytes) -> Profile:
             repeated_varints(buf, wt, a, b, comments, "Profile.comment")
         elif f in scalars:
             expect(wt, VARINT, f"Profile field {f}")
+            if f == 9 and scalars[9]:
+                # Two profiles concatenated (e.g. `cat a.pb b.pb`): go tool pprof refuses it too.
+                raise DecodeError(
+                    "concatenated profiles detected: time_nanos appears twice; "
+                    "merge profiles instead of concatenating them"
+                )
             scalars[f] = a
     if not string_table or string_table[0] != "":
         raise DecodeError('malformed profile: string_table[0] must be ""')

@@ -224,3 +224,9 @@ def test_unusual_but_legal_sample_layouts_parse_the_same():
     assert [loc.id for loc in q.samples[0].locations] == ids
     assert q.samples[0].values == [3]
     assert sorted(q.samples[0].labels) == sorted(s.labels)
+
+
+def test_concatenated_profiles_are_refused():
+    data = small_profile_bytes()
+    with pytest.raises(DecodeError, match="concatenated profiles detected"):
+        parse(data + data)
