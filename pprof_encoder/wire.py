@@ -36,7 +36,9 @@ def _encode_varint_slow(n: int) -> bytes:
 
 # Ids, lengths and string indices are nearly always below 2**14: a table lookup is the fast path.
 _SMALL_LIMIT = 1 << 14
-_SMALL = [_encode_varint_slow(i) for i in range(_SMALL_LIMIT)]
+_SMALL = [bytes((i,)) for i in range(0x80)] + [
+    bytes(((i & 0x7F) | 0x80, i >> 7)) for i in range(0x80, _SMALL_LIMIT)
+]
 
 
 def encode_varint(n: int) -> bytes:

@@ -28,6 +28,13 @@ def test_varint_matches_protobuf_runtime(n):
     assert wire.varint_field(2, n) == expected
 
 
+def test_every_small_varint_matches_protobuf_runtime():
+    """Numbers below 2**15 cover the precomputed table (below 2**14) and its edge."""
+    mapping = profile_pb2().Mapping
+    for n in range(1, 1 << 15):
+        assert wire.varint_field(2, n) == mapping(memory_start=n).SerializeToString()
+
+
 @given(I64)
 def test_negative_int64_matches_protobuf_runtime(n):
     expected = profile_pb2().Label(num=n).SerializeToString()
