@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 from tests.support import require_tool
+
+_LLVM_SUFFIX = re.compile(r"\.llvm\.\d+$")
+_ADDRESS = re.compile(r"^0x[0-9a-f]+$")
 
 # (function, file, line) innermost first; line 0 where addr2line prints "?".
 Chain = list[tuple[str, str, int]]
@@ -30,13 +34,15 @@ def addr2line_chains(
     i = 0
     while i < len(lines):
         line = lines[i]
-        if line.startswith("0x") and (i + 1 == len(lines) or not lines[i + 1].startswith("/")):
+        if _ADDRESS.match(line):
             current = chains.setdefault(int(line, 16), [])
             i += 1
             continue
         function = lines[i]
         file, number = _file_line(lines[i + 1]) if i + 1 < len(lines) else ("", 0)
         if current is not None and function != "??":
-            current.append((function, file, number))
+            # llvm-addr2line names the outermost frame from the symbol table: drop LLVM's
+            # local-symbol suffix, which DWARF's linkage names do not have.
+            current.append((_LLVM_SUFFIX.sub("", function), file, number))
         i += 2
     return chains
