@@ -38,6 +38,12 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="logical async stacks for Rust Tokio (auto: when Tokio is seen)",
     )
+    p.add_argument(
+        "--debug-info",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +88,7 @@ def session_options(args: argparse.Namespace):
         stack_map_size=args.stack_map_size,
         max_stack_depth=args.max_stack_depth,
         async_stacks=args.async_stacks,
+        debug_info=args.debug_info,
     )
 
 

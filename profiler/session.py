@@ -46,6 +46,9 @@ class SessionOptions:
     stack_map_size: int = 10000
     max_stack_depth: int = 127
     async_stacks: str = "auto"  # auto | on | off
+    # DWARF file:line and inlined frames: "auto" = for chosen processes (--pid/--cgroup) only;
+    # whole-machine profiles use symbol tables (DWARF of every binary costs seconds and memory).
+    debug_info: str = "auto"  # auto | on | off
     follow_children: bool = True
     drain_interval: float = 1.0
 
@@ -61,7 +64,7 @@ class Session:
         if symbolizer is None:
             from .symbolize import Symbolizer
 
-            symbolizer = Symbolizer()
+            symbolizer = Symbolizer(use_dwarf=self.uses_dwarf)
         self.symbolizer = symbolizer
         self.process_info = ProcessInfoCache()
         self.pipeline = Pipeline(
@@ -81,6 +84,14 @@ class Session:
         self._interval_start = 0.0
         self.stopped_at = 0.0
         self.error: BaseException | None = None
+
+    @property
+    def uses_dwarf(self) -> bool:
+        """Whether DWARF line tables and inlined frames are read (see ``debug_info``)."""
+        o = self.options
+        if o.debug_info == "auto":
+            return bool(o.pids or o.cgroup)
+        return o.debug_info == "on"
 
     def _transforms(self) -> list:
         if self.options.async_stacks == "off":
