@@ -1,0 +1,1026 @@
+"""Itanium C++ ABI demangling (``_Z...``), printed the way GNU ``c++filt`` prints it.
+
+The grammar is the one in the Itanium C++ ABI, "External Names (a.k.a. Mangling)". The parser
+builds a tree of :mod:`.itanium_nodes` and keeps the substitution table (``S_``, ``S0_``...) and
+the template arguments ``T_`` refers to. A recursion limit and an output budget keep hostile
+input from hanging or exhausting the stack; any parse failure leaves the symbol unchanged.
+"""
+
+from __future__ import annotations
+
+from .itanium_nodes import (
+    AbiTagged,
+    ArgPack,
+    Array,
+    Binary,
+    Call,
+    Cast,
+    ConstructionVtable,
+    Conversion,
+    Encoding,
+    FunctionParam,
+    FunctionType,
+    Lambda,
+    Literal,
+    LocalName,
+    MemberPointer,
+    Name,
+    Nested,
+    Node,
+    PackExpansion,
+    Pointer,
+    Prefixed,
+    PrintBudgetExceeded,
+    Printer,
+    Qualified,
+    SizeofPack,
+    StdAbbreviation,
+    Suffixed,
+    Template,
+    TemplateParam,
+    Unary,
+    Unnamed,
+    Wrapped,
+)
+
+MAX_DEPTH = 150  # nesting levels; Python frames used per level stay well under the stack limit
+
+BUILTIN_TYPES = {
+    "v": "void",
+    "w": "wchar_t",
+    "b": "bool",
+    "c": "char",
+    "a": "signed char",
+    "h": "unsigned char",
+    "s": "short",
+    "t": "unsigned short",
+    "i": "int",
+    "j": "unsigned int",
+    "l": "long",
+    "m": "unsigned long",
+    "x": "long long",
+    "y": "unsigned long long",
+    "n": "__int128",
+    "o": "unsigned __int128",
+    "f": "float",
+    "d": "double",
+    "e": "long double",
+    "g": "__float128",
+    "z": "...",
+}
+BUILTIN_D_TYPES = {
+    "d": "decimal64",
+    "e": "decimal128",
+    "f": "decimal32",
+    "h": "half",
+    "i": "char32_t",
+    "s": "char16_t",
+    "u": "char8_t",
+    "a": "auto",
+    "c": "decltype(auto)",
+    "n": "decltype(nullptr)",
+}
+BUILTIN_NODES = {code: Name(text) for code, text in BUILTIN_TYPES.items()}
+
+# Operator name -> (printed text, arity in expressions).
+OPERATORS = {
+    "nw": ("new", 3),
+    "na": ("new[]", 3),
+    "dl": ("delete", 1),
+    "da": ("delete[]", 1),
+    "ps": ("+", 1),
+    "ng": ("-", 1),
+    "ad": ("&", 1),
+    "de": ("*", 1),
+    "co": ("~", 1),
+    "pl": ("+", 2),
+    "mi": ("-", 2),
+    "ml": ("*", 2),
+    "dv": ("/", 2),
+    "rm": ("%", 2),
+    "an": ("&", 2),
+    "or": ("|", 2),
+    "eo": ("^", 2),
+    "aS": ("=", 2),
+    "pL": ("+=", 2),
+    "mI": ("-=", 2),
+    "mL": ("*=", 2),
+    "dV": ("/=", 2),
+    "rM": ("%=", 2),
+    "aN": ("&=", 2),
+    "oR": ("|=", 2),
+    "eO": ("^=", 2),
+    "ls": ("<<", 2),
+    "rs": (">>", 2),
+    "lS": ("<<=", 2),
+    "rS": (">>=", 2),
+    "eq": ("==", 2),
+    "ne": ("!=", 2),
+    "lt": ("<", 2),
+    "gt": (">", 2),
+    "le": ("<=", 2),
+    "ge": (">=", 2),
+    "ss": ("<=>", 2),
+    "nt": ("!", 1),
+    "aa": ("&&", 2),
+    "oo": ("||", 2),
+    "pp": ("++", 1),
+    "mm": ("--", 1),
+    "cm": (",", 2),
+    "pm": ("->*", 2),
+    "pt": ("->", 2),
+    "dt": (".", 2),
+    "cl": ("()", 2),
+    "ix": ("[]", 2),
+    "qu": ("?", 3),
+    "aw": ("co_await", 1),
+}
+
+# Std abbreviations, printed in full (c++filt's default, verbose, form).
+STD_ABBREVIATIONS = {
+    "a": ("std::allocator", "allocator"),
+    "b": ("std::basic_string", "basic_string"),
+    "s": (
+        "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+        "basic_string",
+    ),
+    "i": ("std::basic_istream<char, std::char_traits<char> >", "basic_istream"),
+    "o": ("std::basic_ostream<char, std::char_traits<char> >", "basic_ostream"),
+    "d": ("std::basic_iostream<char, std::char_traits<char> >", "basic_iostream"),
+}
+STD_NODES = {code: StdAbbreviation(text, base) for code, (text, base) in STD_ABBREVIATIONS.items()}
+STD = Name("std")
+
+SPECIAL_PREFIXES = {
+    "V": "vtable for ",
+    "T": "VTT for ",
+    "I": "typeinfo for ",
+    "S": "typeinfo name for ",
+    "H": "TLS init function for ",
+    "W": "TLS wrapper function for ",
+}
+
+_DIGITS = "0123456789"
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class ParseError(Exception):
+    """The input is not a mangled name we can read."""
+
+
+class _NameInfo:
+    """What the encoding needs to know about the name it just parsed."""
+
+    __slots__ = ("ends_in_template", "is_ctor_dtor_conv", "quals")
+
+    def __init__(self) -> None:
+        self.ends_in_template = False
+        self.is_ctor_dtor_conv = False
+        self.quals = ""
+
+
+class Parser:
+    """Recursive-descent parser over one mangled name."""
+
+    __slots__ = ("depth", "n", "new_sr", "pos", "s", "subs")
+
+    def __init__(self, s: str, new_sr: bool = True) -> None:
+        self.s = s
+        self.new_sr = new_sr
+        self.n = len(s)
+        self.pos = 0
+        self.subs: list[Node] = []
+        self.depth = 0
+
+    # -- low-level helpers -------------------------------------------------------------------
+
+    def peek(self, offset: int = 0) -> str:
+        i = self.pos + offset
+        return self.s[i] if i < self.n else ""
+
+    def eat(self, text: str) -> bool:
+        if self.s.startswith(text, self.pos):
+            self.pos += len(text)
+            return True
+        return False
+
+    def expect(self, text: str) -> None:
+        if not self.eat(text):
+            raise ParseError(f"expected {text!r} at {self.pos}")
+
+    def number(self) -> int:
+        start = self.pos
+        s = self.s
+        while self.pos < self.n and s[self.pos] in _DIGITS:
+            self.pos += 1
+        if start == self.pos:
+            raise ParseError("expected a number")
+        return int(s[start : self.pos])
+
+    def signed_number_text(self) -> str:
+        negative = self.eat("n")
+        return ("-" if negative else "") + str(self.number())
+
+    def seq_id(self) -> int:
+        """``_`` = 0, ``<base 36>_`` = value + 1."""
+        if self.eat("_"):
+            return 0
+        value = 0
+        start = self.pos
+        while self.pos < self.n and self.s[self.pos] in _BASE36:
+            value = value * 36 + _BASE36.index(self.s[self.pos])
+            self.pos += 1
+        if start == self.pos:
+            raise ParseError("bad seq-id")
+        self.expect("_")
+        return value + 1
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ParseError("nesting too deep")
+
+    # -- top level ---------------------------------------------------------------------------
+
+    def mangled_name(self) -> Node:
+        """``_Z <encoding> [clone suffixes]``."""
+        self.expect("_Z")
+        node = self.encoding()
+        s = self.s
+        while self.pos + 1 < self.n and s[self.pos] == "." and _clone_start(s[self.pos + 1]):
+            start = self.pos
+            self.pos += 2
+            while self.pos < self.n and _clone_start(s[self.pos]):
+                self.pos += 1
+            while self.pos + 1 < self.n and s[self.pos] == "." and s[self.pos + 1] in _DIGITS:
+                self.pos += 2
+                while self.pos < self.n and s[self.pos] in _DIGITS:
+                    self.pos += 1
+            node = Suffixed(node, " [clone " + s[start : self.pos] + "]")
+        if self.pos != self.n:
+            raise ParseError("trailing characters")
+        return node
+
+    def encoding(self) -> Node:
+        c = self.peek()
+        if c in ("T", "G"):
+            return self.special_name()
+        info = _NameInfo()
+        name = self.name(info)
+        c = self.peek()
+        if c in ("", "E", "."):
+            return name
+        ret = None
+        if info.ends_in_template and not info.is_ctor_dtor_conv:
+            ret = self.type()
+        params = self.bare_function_params()
+        return Encoding(ret, name, params, info.quals)
+
+    def bare_function_params(self) -> list[Node]:
+        params = []
+        while self.pos < self.n and self.s[self.pos] not in "E.":
+            params.append(self.type())
+        if not params:
+            raise ParseError("function without parameter types")
+        if len(params) == 1 and isinstance(params[0], Name) and params[0].text == "void":
+            return []
+        return params
+
+    def special_name(self) -> Node:
+        if self.eat("T"):
+            c = self.peek()
+            if c in SPECIAL_PREFIXES:
+                self.pos += 1
+                target = self.type() if c in "VTIS" else self.name(_NameInfo())
+                return Prefixed(SPECIAL_PREFIXES[c], target)
+            if self.eat("h"):
+                self.call_offset("h")
+                return Prefixed("non-virtual thunk to ", self.encoding())
+            if self.eat("v"):
+                self.call_offset("v")
+                return Prefixed("virtual thunk to ", self.encoding())
+            if self.eat("c"):
+                self.call_offset(self.take())
+                self.call_offset(self.take())
+                return Prefixed("covariant return thunk to ", self.encoding())
+            if self.eat("C"):
+                derived = self.type()
+                self.number()
+                self.expect("_")
+                base = self.type()
+                return ConstructionVtable(derived, base)
+            if self.eat("A"):
+                return Prefixed("template parameter object for ", self.template_arg())
+            raise ParseError("unknown special name")
+        self.expect("G")
+        if self.eat("V"):
+            return Prefixed("guard variable for ", self.name(_NameInfo()))
+        if self.eat("R"):
+            name = self.name(_NameInfo())
+            number = self.number() if self.peek() in _DIGITS else 0
+            return Prefixed(f"reference temporary #{number} for ", name)
+        if self.eat("A"):
+            return Prefixed("hidden alias for ", self.encoding())
+        if self.eat("Tt"):
+            return Prefixed("transaction clone for ", self.encoding())
+        if self.eat("Tn"):
+            return Prefixed("non-transaction clone for ", self.encoding())
+        raise ParseError("unknown special name")
+
+    def take(self) -> str:
+        c = self.peek()
+        if not c:
+            raise ParseError("unexpected end")
+        self.pos += 1
+        return c
+
+    def call_offset(self, kind: str) -> None:
+        if kind == "h":
+            self.eat("n")
+            self.number()
+            self.expect("_")
+        elif kind == "v":
+            self.eat("n")
+            self.number()
+            self.expect("_")
+            self.eat("n")
+            self.number()
+            self.expect("_")
+        else:
+            raise ParseError("bad call offset")
+
+    # -- names -------------------------------------------------------------------------------
+
+    def name(self, info: _NameInfo) -> Node:
+        self.enter()
+        try:
+            c = self.peek()
+            if c == "N":
+                return self.nested_name(info)
+            if c == "Z":
+                return self.local_name(info)
+            if c == "S" and self.peek(1) != "t":
+                node = self.substitution()
+                if self.peek() != "I":
+                    raise ParseError("substitution used as a name")
+                args = self.template_args()
+                info.ends_in_template = True
+                return Template(node, args)
+            if self.eat("St"):
+                node: Node = Nested(STD, self.unqualified_name(info, STD))
+            else:
+                node = self.unqualified_name(info, None)
+            if self.peek() == "I":
+                self.subs.append(node)
+                node = Template(node, self.template_args())
+                info.ends_in_template = True
+            return node
+        finally:
+            self.depth -= 1
+
+    def nested_name(self, info: _NameInfo) -> Node:
+        self.expect("N")
+        quals = self.cv_qualifiers()
+        if self.eat("R"):
+            quals += " &"
+        elif self.eat("O"):
+            quals += " &&"
+        info.quals = quals
+        node: Node | None = None
+        while True:
+            c = self.peek()
+            if c == "E":
+                self.pos += 1
+                break
+            if not c:
+                raise ParseError("unterminated nested name")
+            if c != "I":
+                info.ends_in_template = False
+                info.is_ctor_dtor_conv = False
+            add = True
+            if c == "S" and self.peek(1) == "t":
+                self.pos += 2
+                if node is not None:
+                    raise ParseError("std in the middle of a name")
+                node = STD
+                continue
+            if c == "S":
+                if node is not None:
+                    raise ParseError("substitution in the middle of a name")
+                node = self.substitution()
+                add = False
+            elif c == "I":
+                if node is None:
+                    raise ParseError("template arguments without a name")
+                node = Template(node, self.template_args())
+                info.ends_in_template = True
+            elif c == "T":
+                if node is not None:
+                    raise ParseError("template parameter in the middle of a name")
+                node = self.template_param()
+            elif c == "D" and self.peek(1) in "tT":
+                if node is not None:
+                    raise ParseError("decltype in the middle of a name")
+                node = self.decltype()
+            elif c == "M":
+                # <data-member-prefix>: the closure of a lambda in a member initializer.
+                self.pos += 1
+                continue
+            else:
+                component = self.unqualified_name(info, node)
+                node = component if node is None else Nested(node, component)
+            if add and self.peek() != "E":
+                self.subs.append(node)
+        if node is None:
+            raise ParseError("empty nested name")
+        return node
+
+    def local_name(self, info: _NameInfo) -> Node:
+        self.expect("Z")
+        encoding = self.encoding()
+        self.expect("E")
+        if isinstance(encoding, Encoding):
+            # GNU never prints the enclosing function's return type in a local name.
+            encoding.ret = None
+        if self.eat("s"):
+            self.discriminator()
+            return LocalName(encoding, Name("string literal"))
+        if self.eat("d"):
+            number = self.number() + 2 if self.peek() != "_" else 1
+            self.expect("_")
+            entity = self.name(info)
+            default_arg = Name("{default arg#" + str(number) + "}")
+            return LocalName(LocalName(encoding, default_arg), entity)
+        entity = self.name(info)
+        self.discriminator()
+        return LocalName(encoding, entity)
+
+    def discriminator(self) -> None:
+        if not self.eat("_"):
+            return
+        if self.eat("_"):
+            self.number()
+            self.expect("_")
+            return
+        while self.peek() in _DIGITS and self.peek():
+            self.pos += 1
+
+    def unqualified_name(self, info: _NameInfo, prefix: Node | None) -> Node:
+        c = self.peek()
+        if c == "L":
+            # GCC's internal-linkage marker: not printed.
+            self.pos += 1
+            c = self.peek()
+        if c in _DIGITS:
+            node = self.source_name()
+        elif c == "C" or (c == "D" and self.peek(1) in "0123456789"):
+            node = self.ctor_dtor(prefix)
+            info.is_ctor_dtor_conv = True
+        elif c == "U":
+            node = self.unnamed_type()
+        elif c and c.islower():
+            node = self.operator_name(info)
+        else:
+            raise ParseError("bad unqualified name")
+        while self.peek() == "B":
+            self.pos += 1
+            node = AbiTagged(node, self.source_text())
+        return node
+
+    def source_text(self) -> str:
+        length = self.number()
+        end = self.pos + length
+        if length == 0 or end > self.n:
+            raise ParseError("bad identifier length")
+        text = self.s[self.pos : end]
+        self.pos = end
+        return text
+
+    def source_name(self) -> Node:
+        text = self.source_text()
+        if text.startswith("_GLOBAL_") and len(text) > 9 and text[8] in "._$" and text[9] == "N":
+            return Name("(anonymous namespace)")
+        return Name(text)
+
+    def ctor_dtor(self, prefix: Node | None) -> Node:
+        base = prefix.base_name() if prefix is not None else None
+        if base is None:
+            raise ParseError("constructor without a class name")
+        if self.eat("C"):
+            if self.eat("I"):
+                self.take()
+                self.type()
+            else:
+                self.take()
+            return Name(base)
+        self.expect("D")
+        self.take()
+        return Name("~" + base)
+
+    def unnamed_type(self) -> Node:
+        self.expect("U")
+        if self.eat("t"):
+            number = self.optional_number_then_underscore()
+            return Unnamed("{unnamed type#" + str(number) + "}")
+        if self.eat("l"):
+            params = self.bare_function_params_until_e()
+            self.expect("E")
+            number = self.optional_number_then_underscore()
+            return Lambda(params, number)
+        raise ParseError("unknown unnamed type")
+
+    def bare_function_params_until_e(self) -> list[Node]:
+        params = []
+        while self.peek() not in ("E", ""):
+            params.append(self.type())
+        if len(params) == 1 and isinstance(params[0], Name) and params[0].text == "void":
+            return []
+        return params
+
+    def optional_number_then_underscore(self) -> int:
+        if self.eat("_"):
+            return 1
+        number = self.number()
+        self.expect("_")
+        return number + 2
+
+    def operator_name(self, info: _NameInfo) -> Node:
+        code = self.s[self.pos : self.pos + 2]
+        if code == "cv":
+            self.pos += 2
+            info.is_ctor_dtor_conv = True
+            return Conversion(self.type())
+        if code == "li":
+            self.pos += 2
+            return Name('operator"" ' + self.source_text())
+        if len(code) == 2 and code[0] == "v" and code[1] in _DIGITS:
+            self.pos += 2
+            return Name("operator " + self.source_text())
+        entry = OPERATORS.get(code)
+        if entry is None or code in ("dt", "qu"):
+            raise ParseError("unknown operator")
+        self.pos += 2
+        text = entry[0]
+        sep = " " if text[0].isalpha() else ""
+        return Name("operator" + sep + text)
+
+    # -- substitutions and template parameters ------------------------------------------------
+
+    def substitution(self) -> Node:
+        self.expect("S")
+        c = self.peek()
+        if c in STD_NODES:
+            self.pos += 1
+            return STD_NODES[c]
+        index = self.seq_id()
+        if index >= len(self.subs):
+            raise ParseError("substitution out of range")
+        return self.subs[index]
+
+    def template_param(self) -> Node:
+        self.expect("T")
+        return TemplateParam(self.seq_id())
+
+    def template_args(self) -> list[Node]:
+        self.expect("I")
+        args = []
+        while not self.eat("E"):
+            if self.pos >= self.n:
+                raise ParseError("unterminated template arguments")
+            args.append(self.template_arg())
+        return args
+
+    def template_arg(self) -> Node:
+        self.enter()
+        try:
+            c = self.peek()
+            if c == "X":
+                self.pos += 1
+                node = self.expression()
+                self.expect("E")
+                return node
+            if c == "L":
+                return self.expr_primary()
+            if c == "J":
+                self.pos += 1
+                items = []
+                while not self.eat("E"):
+                    if self.pos >= self.n:
+                        raise ParseError("unterminated argument pack")
+                    items.append(self.template_arg())
+                return ArgPack(items)
+            return self.type()
+        finally:
+            self.depth -= 1
+
+    # -- types -------------------------------------------------------------------------------
+
+    def cv_qualifiers(self) -> str:
+        restrict = self.eat("r")
+        volatile = self.eat("V")
+        const = self.eat("K")
+        return (
+            (" const" if const else "")
+            + (" volatile" if volatile else "")
+            + (" restrict" if restrict else "")
+        )
+
+    def type(self) -> Node:
+        self.enter()
+        try:
+            return self._type()
+        finally:
+            self.depth -= 1
+
+    def _type(self) -> Node:
+        c = self.peek()
+        builtin = BUILTIN_NODES.get(c)
+        if builtin is not None:
+            self.pos += 1
+            return builtin
+        if c in ("r", "V", "K"):
+            quals = self.cv_qualifiers()
+            node: Node = Qualified(self.type(), quals)
+        elif c == "P":
+            self.pos += 1
+            node = Pointer(self.type(), "*")
+        elif c == "R":
+            self.pos += 1
+            node = Pointer(self.type(), "&")
+        elif c == "O":
+            self.pos += 1
+            node = Pointer(self.type(), "&&")
+        elif c == "C":
+            self.pos += 1
+            node = Qualified(self.type(), " _Complex")
+        elif c == "G":
+            self.pos += 1
+            node = Qualified(self.type(), " _Imaginary")
+        elif c == "F":
+            node = self.function_type("")
+        elif c == "A":
+            node = self.array_type()
+        elif c == "M":
+            self.pos += 1
+            cls = self.type()
+            node = MemberPointer(cls, self.type())
+        elif c == "T":
+            if self.peek(1) in ("s", "u", "e"):
+                self.pos += 2
+                node = self.class_type()
+            else:
+                node = self.template_param()
+                if self.peek() == "I":
+                    self.subs.append(node)
+                    node = Template(node, self.template_args())
+        elif c == "S":
+            if self.peek(1) == "t":
+                node = self.class_type()
+            else:
+                node = self.substitution()
+                if self.peek() != "I":
+                    return node
+                node = Template(node, self.template_args())
+        elif c == "D":
+            node, builtin_d = self.d_type()
+            if builtin_d:
+                return node
+        elif c == "u":
+            self.pos += 1
+            node = Name(self.source_text())
+        elif c == "U":
+            self.pos += 1
+            qual = self.source_text()
+            if self.peek() == "I":
+                self.template_args()
+            node = Qualified(self.type(), " " + qual)
+        elif c in _DIGITS or c in ("N", "Z"):
+            node = self.class_type()
+        else:
+            raise ParseError("bad type")
+        self.subs.append(node)
+        return node
+
+    def d_type(self) -> tuple[Node, bool]:
+        """Types starting with ``D``, and whether the type is a builtin (not substitutable)."""
+        c = self.peek(1)
+        text = BUILTIN_D_TYPES.get(c)
+        if text is not None:
+            self.pos += 2
+            return Name(text), True
+        if c == "F":
+            self.pos += 2
+            bits = self.number()
+            if self.eat("x"):
+                return Name(f"_Float{bits}x"), True
+            self.expect("_")
+            return Name(f"_Float{bits}"), True
+        if c == "p":
+            self.pos += 2
+            return PackExpansion(self.type()), False
+        if c in ("t", "T"):
+            return self.decltype(), False
+        if c == "v":
+            self.pos += 2
+            if self.peek() in _DIGITS:
+                size: Node = Name(str(self.number()))
+            else:
+                self.expect("_")
+                size = self.expression()
+            self.expect("_")
+            element = self.type()
+            return Wrapped("", element, " __vector(" + _plain_text(size) + ")"), False
+        if c in ("o", "O", "w", "x"):
+            # Exception specifications in front of a function type.
+            self.pos += 2
+            if c == "O":
+                self.expression()
+                self.expect("E")
+            elif c == "w":
+                while not self.eat("E"):
+                    if self.pos >= self.n:
+                        raise ParseError("unterminated throw specification")
+                    self.type()
+            suffix = " noexcept" if c in ("o", "O") else ""
+            if self.peek() != "F":
+                raise ParseError("exception specification without a function")
+            return self.function_type(suffix), False
+        raise ParseError("unknown D type")
+
+    def decltype(self) -> Node:
+        self.expect("D")
+        self.take()
+        expr = self.expression()
+        self.expect("E")
+        return Wrapped("decltype (", expr, ")")
+
+    def class_type(self) -> Node:
+        return self.name(_NameInfo())
+
+    def function_type(self, exception_suffix: str) -> Node:
+        self.expect("F")
+        self.eat("Y")
+        ret = self.type()
+        params = []
+        ref = ""
+        while True:
+            c = self.peek()
+            if c == "E":
+                self.pos += 1
+                break
+            if not c:
+                raise ParseError("unterminated function type")
+            if c in ("R", "O") and self.peek(1) == "E":
+                ref = " &" if c == "R" else " &&"
+                self.pos += 1
+                continue
+            params.append(self.type())
+        if len(params) == 1 and isinstance(params[0], Name) and params[0].text == "void":
+            params = []
+        return FunctionType(ret, params, ref + exception_suffix)
+
+    def array_type(self) -> Node:
+        self.expect("A")
+        dimension: Node | None = None
+        if self.peek() in _DIGITS:
+            dimension = Name(str(self.number()))
+        elif self.peek() != "_":
+            dimension = self.expression()
+        self.expect("_")
+        return Array(self.type(), dimension)
+
+    # -- expressions ---------------------------------------------------------------------------
+
+    def expr_primary(self) -> Node:
+        self.expect("L")
+        if self.eat("_Z") or self.eat("Z"):
+            enc = self.encoding()
+            self.expect("E")
+            return enc
+        type_ = self.type()
+        start = self.pos
+        while self.pos < self.n and self.s[self.pos] != "E":
+            self.pos += 1
+        value = self.s[start : self.pos]
+        self.expect("E")
+        return Literal(type_, value)
+
+    def expression(self) -> Node:
+        self.enter()
+        try:
+            return self._expression()
+        finally:
+            self.depth -= 1
+
+    def _expression(self) -> Node:
+        c = self.peek()
+        if c == "L":
+            return self.expr_primary()
+        if c == "T":
+            return self.template_param()
+        if c == "f" and self.peek(1) == "p":
+            self.pos += 2
+            self.cv_qualifiers()
+            if self.eat("_"):
+                return FunctionParam(1)
+            number = self.number()
+            self.expect("_")
+            return FunctionParam(number + 2)
+        if c == "f" and self.peek(1) == "L":
+            self.pos += 2
+            self.number()
+            self.expect("p")
+            self.cv_qualifiers()
+            if self.eat("_"):
+                return FunctionParam(1)
+            number = self.number()
+            self.expect("_")
+            return FunctionParam(number + 2)
+        code = self.s[self.pos : self.pos + 2]
+        if code == "sZ":
+            self.pos += 2
+            return SizeofPack(self.template_param() if self.peek() == "T" else self.expression())
+        if code == "sp":
+            self.pos += 2
+            return PackExpansion(self.expression())
+        if code == "st":
+            self.pos += 2
+            return Wrapped("sizeof (", self.type(), ")")
+        if code == "at":
+            self.pos += 2
+            return Wrapped("alignof (", self.type(), ")")
+        if code == "sz":
+            self.pos += 2
+            return Unary("sizeof ", self.expression())
+        if code == "az":
+            self.pos += 2
+            return Unary("alignof ", self.expression())
+        if code == "nx":
+            self.pos += 2
+            return Wrapped("noexcept (", self.expression(), ")")
+        if code == "tw":
+            self.pos += 2
+            return Unary("throw ", self.expression())
+        if code == "tr":
+            self.pos += 2
+            return Name("throw")
+        if code == "cl":
+            self.pos += 2
+            callee = self.expression()
+            args = []
+            while not self.eat("E"):
+                if self.pos >= self.n:
+                    raise ParseError("unterminated call")
+                args.append(self.expression())
+            return Call(callee, args)
+        if code == "cv":
+            self.pos += 2
+            type_ = self.type()
+            if self.eat("_"):
+                args = []
+                while not self.eat("E"):
+                    if self.pos >= self.n:
+                        raise ParseError("unterminated cast")
+                    args.append(self.expression())
+                return Call(Wrapped("(", type_, ")"), args)
+            return Cast(type_, self.expression())
+        if code in ("sc", "dc", "cc", "rc"):
+            self.pos += 2
+            kind = {"sc": "static", "dc": "dynamic", "cc": "const", "rc": "reinterpret"}[code]
+            type_ = self.type()
+            operand = self.expression()
+            return Call(Wrapped(kind + "_cast<", type_, ">"), [operand])
+        if code in ("dt", "pt"):
+            self.pos += 2
+            lhs = self.expression()
+            member = self.unresolved_name()
+            return Binary("." if code == "dt" else "->", lhs, member)
+        if code == "sr" or code == "gs" or c in _DIGITS or code in ("on", "dn"):
+            return self.unresolved_name()
+        entry = OPERATORS.get(code)
+        if entry is None:
+            raise ParseError("unknown expression")
+        self.pos += 2
+        text, arity = entry
+        if arity == 1:
+            if code in ("pp", "mm") and self.eat("_"):
+                return Unary(text, self.expression())
+            return Unary(text, self.expression())
+        if arity == 2:
+            lhs = self.expression()
+            rhs = self.expression()
+            return Binary(text, lhs, rhs)
+        if code == "qu":
+            cond = self.expression()
+            yes = self.expression()
+            no = self.expression()
+            return Binary(":", Binary("?", cond, yes), no)
+        raise ParseError("unsupported expression")
+
+    def unresolved_name(self) -> Node:
+        global_scope = self.eat("gs")
+        if self.eat("sr"):
+            c = self.peek()
+            if self.new_sr and (c in _DIGITS or c.islower() or c in ("C", "U", "L")):
+                # Current ABI: "sr <qualifier level>+ E <name>" (A::x is sr1AE1x). Old GCC
+                # wrote "sr <type> <name>" (sr1A1x); like GNU, a failed parse is retried
+                # that way (see demangle_itanium).
+                qualifier = self.simple_id()
+                while not self.eat("E"):
+                    if self.pos >= self.n:
+                        raise ParseError("unterminated unresolved name")
+                    qualifier = Nested(qualifier, self.simple_id())
+                base = self.base_unresolved_name()
+                # GNU scopes the name before adding template arguments here, which makes the
+                # whole a template (printed in parentheses as a call's callee).
+                if isinstance(base, Template):
+                    node: Node = Template(Nested(qualifier, base.name), base.args)
+                else:
+                    node = Nested(qualifier, base)
+            else:
+                node = Nested(self.type(), self.base_unresolved_name())
+        else:
+            node = self.base_unresolved_name()
+        if global_scope:
+            node = Nested(Name(""), node)
+        return node
+
+    def unresolved_type(self) -> Node:
+        c = self.peek()
+        if c == "T":
+            node = self.template_param()
+            self.subs.append(node)
+            return node
+        if c == "D":
+            node = self.decltype()
+            self.subs.append(node)
+            return node
+        if c == "S":
+            return self.substitution()
+        raise ParseError("bad unresolved type")
+
+    def simple_id(self) -> Node:
+        node: Node = self.source_name()
+        if self.peek() == "I":
+            node = Template(node, self.template_args())
+        return node
+
+    def base_unresolved_name(self) -> Node:
+        if self.peek() in _DIGITS:
+            return self.simple_id()
+        if self.eat("dn"):
+            if self.peek() in _DIGITS:
+                inner = self.simple_id()
+            else:
+                inner = self.unresolved_type()
+            return Wrapped("~", inner, "")
+        self.eat("on")
+        node = self.operator_name(_NameInfo())
+        if self.peek() == "I":
+            node = Template(node, self.template_args())
+        return node
+
+
+def _clone_start(c: str) -> bool:
+    return c.islower() or c in _DIGITS or c == "_"
+
+
+def _plain_text(node: Node) -> str:
+    p = Printer()
+    node.full(p)
+    return p.text()
+
+
+def demangle_itanium(symbol: str) -> str | None:
+    """Demangle an Itanium C++ symbol (``_Z...``), or None when it cannot be parsed."""
+    try:
+        if symbol.startswith("_GLOBAL_"):
+            return _global_ctor_dtor(symbol)
+        return _parse_and_print(symbol, new_sr=True)
+    except _FAILURES:
+        if "sr" not in symbol:
+            return None
+    try:
+        return _parse_and_print(symbol, new_sr=False)
+    except _FAILURES:
+        return None
+
+
+_FAILURES = (ParseError, IndexError, ValueError, KeyError, RecursionError, PrintBudgetExceeded)
+
+
+def _parse_and_print(symbol: str, new_sr: bool) -> str:
+    node = Parser(symbol, new_sr).mangled_name()
+    printer = Printer()
+    node.full(printer)
+    return printer.text()
+
+
+def _global_ctor_dtor(symbol: str) -> str | None:
+    # "_GLOBAL__I_<name>": GNU's "global constructors keyed to <name>".
+    if len(symbol) < 11 or symbol[8] not in "._$" or symbol[9] not in "ID" or symbol[10] != "_":
+        return None
+    rest = symbol[11:]
+    kind = "constructors" if symbol[9] == "I" else "destructors"
+    inner = demangle_itanium(rest) if rest.startswith("_Z") else None
+    return f"global {kind} keyed to " + (inner if inner is not None else rest)
