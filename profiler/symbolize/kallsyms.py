@@ -20,7 +20,7 @@ class KernelSymbols:
     from this process (run as root, or set ``kernel.kptr_restrict=0``); lookups then find nothing.
     """
 
-    __slots__ = ("_modules", "_names", "_starts", "restricted")
+    __slots__ = ("_modules", "_names", "_starts", "core_end", "restricted")
 
     def __init__(self, symbols: list[tuple[int, str, str]], restricted: bool = False) -> None:
         """``symbols``: ``(address, name, module)``; ``module`` is ``""`` for the kernel itself."""
@@ -29,6 +29,8 @@ class KernelSymbols:
         self._names = [s[1] for s in symbols]
         self._modules = [s[2] for s in symbols]
         self.restricted = restricted
+        # Past this, addresses belong to modules or BPF programs, which come and go.
+        self.core_end = max((s[0] for s in symbols if not s[2]), default=0) + MAX_SYMBOL_DISTANCE
 
     def __len__(self) -> int:
         return len(self._starts)

@@ -40,8 +40,10 @@ class Symbolizer:
     ``debug_roots``: where separate debug files live (``/usr/lib/debug``). ``use_dwarf``: ask
     ``profiler.symbolize.dwarf`` for file:line and inlined frames where a binary (or its debug
     file) has DWARF. ``refresh_interval``: at most this often (seconds) per process, an address
-    outside every known mapping makes us re-read ``/proc/PID/maps`` (dlopen, JIT). ``proc`` and
-    ``kallsyms_path`` exist for tests.
+    outside every known mapping makes us re-read ``/proc/PID/maps`` (dlopen, JIT).
+    ``kernel_refresh_interval``: at most this often, a kernel address past the core kernel that
+    no symbol covers makes us re-read kallsyms (modules and BPF programs loaded later).
+    ``proc`` and ``kallsyms_path`` exist for tests.
 
     Frames come innermost first (inlined frames before the function that holds them). Call
     :meth:`close` (or use ``with``) to drop everything held.
@@ -53,6 +55,7 @@ class Symbolizer:
         debug_roots: Sequence[str] = DEFAULT_DEBUG_ROOTS,
         use_dwarf: bool = True,
         refresh_interval: float = 1.0,
+        kernel_refresh_interval: float = 30.0,
         proc: str = "/proc",
         kallsyms_path: str = "/proc/kallsyms",
     ) -> None:
@@ -71,6 +74,8 @@ class Symbolizer:
         self._perf_map_checked: dict[int, float] = {}  # pid -> when we last looked for its map
         self._kernel: KernelSymbols | None = None
         self._kernel_build_id = ""
+        self._kernel_loaded_at = 0.0
+        self.kernel_refresh_interval = kernel_refresh_interval
         self._kernel_cache: dict[int, tuple[Frame, ...]] = {}
 
     # -- processes ------------------------------------------------------------------------------
@@ -384,6 +389,7 @@ class Symbolizer:
                 log.warning("cannot read %s: %s; kernel frames stay unknown", e.filename, e)
                 self._kernel = KernelSymbols([])
             self._kernel_build_id = kernel_build_id()
+            self._kernel_loaded_at = time.monotonic()
             if self._kernel.restricted:
                 self.stats.kallsyms_restricted = True
                 log.warning(
@@ -392,6 +398,9 @@ class Symbolizer:
                     self._kallsyms_path,
                 )
         return self._kernel
+
+    def _kernel_stale(self) -> bool:
+        return time.monotonic() - self._kernel_loaded_at >= self.kernel_refresh_interval
 
     def kernel_frames(self, addr: int) -> list[Frame]:
         """The frame at kernel address ``addr`` (one frame; ``[unknown]`` if not found)."""
@@ -414,22 +423,28 @@ class Symbolizer:
         hit = self._kernel_cache.get(key)
         if hit is not None:
             stats.cache_hits += 1
-            if hit[0].function == "[unknown]":
-                stats.unsymbolized += 1
             return hit
-        found = self.kernel_symbols().lookup(lookup)
+        kernel = self.kernel_symbols()
+        found = kernel.lookup(lookup)
+        if (found is None or found[2]) and lookup >= kernel.core_end and self._kernel_stale():
+            # A module or BPF program (they live past the core kernel) loaded after we read
+            # kallsyms: read it again, at most once per kernel_refresh_interval. Cached frames
+            # stay: they were right when made, and clearing them would make every interval reload.
+            self._kernel = None
+            kernel = self.kernel_symbols()
+            found = kernel.lookup(lookup)
         if found is None:
+            # Not cached: it may be named once kallsyms is read again.
             stats.unsymbolized += 1
-            frame = Frame("[unknown]", address=addr, module="[kernel]", kind=KERNEL)
-        else:
-            name, _, module = found
-            frame = Frame(
-                name,
-                address=addr,
-                module=f"[{module}]" if module else "[kernel]",
-                build_id="" if module else self._kernel_build_id,
-                kind=KERNEL,
-            )
+            return (Frame("[unknown]", address=addr, module="[kernel]", kind=KERNEL),)
+        name, _, module = found
+        frame = Frame(
+            name,
+            address=addr,
+            module=f"[{module}]" if module else "[kernel]",
+            build_id="" if module else self._kernel_build_id,
+            kind=KERNEL,
+        )
         if len(self._kernel_cache) >= MAX_KERNEL_CACHE:
             self._kernel_cache.clear()
         self._kernel_cache[key] = (frame,)

@@ -82,3 +82,17 @@ def test_restricted_kallsyms_is_reported(tmp_path, caplog):
         assert sym.stats.kallsyms_restricted
         assert sym.stats.unsymbolized == 1
     assert "kptr_restrict" in caplog.text
+
+
+def test_bpf_program_loaded_later_is_found_by_reading_kallsyms_again(tmp_path):
+    path = tmp_path / "kallsyms"
+    path.write_text(RECORDED)
+    bpf_prog = 0xFFFFFFFFA0002000
+    with Symbolizer(kallsyms_path=str(path), kernel_refresh_interval=0) as sym:
+        assert sym.kernel_frames(0xFFFFFFFF81001015)[0].function == "do_one"
+        assert sym.kernel_frames(bpf_prog + 8)[0].function == "[unknown]"
+        # The profiler loads its BPF program: kallsyms gains it.
+        path.write_text(RECORDED + f"{bpf_prog:x} t bpf_prog_0123456789abcdef_sampler\t[bpf]\n")
+        (frame,) = sym.kernel_frames(bpf_prog + 8)
+        assert (frame.function, frame.module) == ("bpf_prog_0123456789abcdef_sampler", "[bpf]")
+        assert sym.kernel_frames(0xFFFFFFFF81001015)[0].function == "do_one"
