@@ -10,25 +10,34 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-from .elf_binary import read_elf_unwind_info
+from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
+from .lazy_table import LazyUnwindTable
 from .table import UnwindTable, build_table
 
 VDSO = "[vdso]"
 
 
-class TableCache:
-    """Build-id-keyed cache of :class:`UnwindTable` (least recently used evicted past
-    ``max_tables``). Files that are not ELF or cannot be read map to ``None`` (remembered too,
-    so a missing file costs one ``stat`` per lookup, not one parse)."""
+Table = UnwindTable | LazyUnwindTable
 
-    def __init__(self, max_tables: int = 256) -> None:
+
+class TableCache:
+    """Build-id-keyed cache of unwind tables (least recently used evicted past ``max_tables``).
+
+    With ``lazy`` (the default, for user-space unwinding) a binary with an ``.eh_frame_hdr``
+    gets a :class:`LazyUnwindTable` that parses each function's CFI on first use; otherwise the
+    whole :class:`UnwindTable` is built at once. Files that are not ELF or cannot be read map to
+    ``None`` (remembered too, so a missing file costs one ``stat`` per lookup, not one parse).
+    """
+
+    def __init__(self, max_tables: int = 256, lazy: bool = True) -> None:
         self.max_tables = max_tables
-        self._by_build_id: OrderedDict[str, UnwindTable] = OrderedDict()
+        self.lazy = lazy
+        self._by_build_id: OrderedDict[str, Table] = OrderedDict()
         self._by_file: dict[tuple, str | None] = {}
         self.builds = 0  # tables built (cache misses)
         self.hits = 0
 
-    def table_for_file(self, path: str) -> UnwindTable | None:
+    def table_for_file(self, path: str) -> Table | None:
         """The table of the ELF file at ``path``, or None if it cannot be read as ELF."""
         try:
             st = os.stat(path)
@@ -52,16 +61,23 @@ class TableCache:
         self._by_file[key] = info.build_id
         table = self._by_build_id.get(info.build_id)
         if table is None:
-            table = self._store(build_table(info))
+            table = self._store(self._build(info))
         else:
             self.hits += 1
         return table
 
-    def table_for_build_id(self, build_id: str) -> UnwindTable | None:
+    def _build(self, info: ElfUnwindInfo) -> Table:
+        if self.lazy:
+            lazy = LazyUnwindTable.from_info(info)
+            if lazy is not None:
+                return lazy
+        return build_table(info)
+
+    def table_for_build_id(self, build_id: str) -> Table | None:
         """A table already built for ``build_id``, or None."""
         return self._by_build_id.get(build_id)
 
-    def vdso_table(self) -> UnwindTable | None:
+    def vdso_table(self) -> Table | None:
         """The table of the kernel's vDSO, read from this process's own mapping of it (every
         process on a machine maps the same vDSO image)."""
         image = read_own_vdso()
@@ -69,9 +85,9 @@ class TableCache:
             return None
         info = read_elf_unwind_info(image)
         table = self._by_build_id.get(info.build_id)
-        return table if table is not None else self._store(build_table(info))
+        return table if table is not None else self._store(self._build(info))
 
-    def _store(self, table: UnwindTable) -> UnwindTable:
+    def _store(self, table: Table) -> Table:
         self.builds += 1
         self._by_build_id[table.build_id] = table
         while len(self._by_build_id) > self.max_tables:

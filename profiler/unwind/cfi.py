@@ -224,58 +224,90 @@ def parse_cfi(data: bytes, section_addr: int, *, eh_frame: bool, ptr_size: int =
     fdes: list[Fde] = []
     pos = 0
     size = len(data)
-    cie_id_32 = 0 if eh_frame else 0xFFFFFFFF
     while pos + 4 <= size:
-        offset = pos
-        length = _U32(data, pos)[0]
-        pos += 4
-        if length == 0:
-            if eh_frame:
-                break  # the terminator
-            continue
-        is64 = length == 0xFFFFFFFF
-        if is64:
-            length = _U64(data, pos)[0]
-            pos += 8
-        end = pos + length
-        if end > size:
-            raise CfiError(f"entry at {offset:#x} runs past the end of the section")
-        id_pos = pos
-        if is64:
-            cie_id = _U64(data, pos)[0]
-            pos += 8
-            is_cie = cie_id == (0 if eh_frame else 0xFFFFFFFFFFFFFFFF)
-        else:
-            cie_id = _U32(data, pos)[0]
-            pos += 4
-            is_cie = cie_id == cie_id_32
-        if is_cie:
-            cies[offset] = _parse_cie(data, offset, pos, end, eh_frame, section_addr)
-            pos = end
-            continue
-        # eh_frame: the CIE pointer counts back from the pointer field; debug_frame: section offset.
-        cie_offset = id_pos - cie_id if eh_frame else cie_id
-        cie = cies.get(cie_offset)
-        if cie is None:
-            if cie_offset >= size or cie_offset < 0:
-                raise CfiError(f"FDE at {offset:#x} names a CIE outside the section")
-            cie = _parse_cie_at(data, cie_offset, eh_frame, section_addr)
-            cies[cie_offset] = cie
-        if eh_frame:
-            pc_begin, pos = read_encoded(data, pos, cie.fde_encoding, section_addr, ptr_size)
-            pc_range, pos = read_encoded(data, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
-            if cie.augmentation.startswith("z"):
-                aug_len, pos = uleb128(data, pos)
-                pos += aug_len
-        else:
-            unpack = _U64 if ptr_size == 8 else _U32
-            pc_begin = unpack(data, pos)[0]
-            pc_range = unpack(data, pos + ptr_size)[0]
-            pos += 2 * ptr_size
-        if pc_range:  # zero-length FDEs (discarded by the linker) cover nothing
-            fdes.append(Fde(offset, cie, pc_begin, pc_begin + pc_range, bytes(data[pos:end])))
-        pos = end
+        fde, pos = parse_entry_at(data, pos, section_addr, eh_frame, cies, ptr_size)
+        if pos < 0:
+            break  # the .eh_frame terminator
+        if fde is not None and fde.pc_end > fde.pc_begin:
+            fdes.append(fde)  # zero-length FDEs (discarded by the linker) cover nothing
     return fdes
+
+
+def parse_entry_at(
+    data: bytes, pos: int, section_addr: int, eh_frame: bool, cies: dict[int, Cie], ptr_size: int
+) -> tuple[Fde | None, int]:
+    """Parse the CIE or FDE at ``pos``; returns ``(fde or None for a CIE, next position)``.
+
+    The next position is -1 at the ``.eh_frame`` terminator. ``cies`` caches CIEs by offset
+    (parsed on demand when an FDE names one not seen yet, as a lookup through
+    ``.eh_frame_hdr`` does).
+    """
+    size = len(data)
+    offset = pos
+    length = _U32(data, pos)[0]
+    pos += 4
+    if length == 0:
+        return None, (-1 if eh_frame else pos)
+    is64 = length == 0xFFFFFFFF
+    if is64:
+        length = _U64(data, pos)[0]
+        pos += 8
+    end = pos + length
+    if end > size:
+        raise CfiError(f"entry at {offset:#x} runs past the end of the section")
+    id_pos = pos
+    if is64:
+        cie_id = _U64(data, pos)[0]
+        pos += 8
+        is_cie = cie_id == (0 if eh_frame else 0xFFFFFFFFFFFFFFFF)
+    else:
+        cie_id = _U32(data, pos)[0]
+        pos += 4
+        is_cie = cie_id == (0 if eh_frame else 0xFFFFFFFF)
+    if is_cie:
+        if offset not in cies:
+            cies[offset] = _parse_cie(data, offset, pos, end, eh_frame, section_addr)
+        return None, end
+    # eh_frame: the CIE pointer counts back from the pointer field; debug_frame: section offset.
+    cie_offset = id_pos - cie_id if eh_frame else cie_id
+    cie = cies.get(cie_offset)
+    if cie is None:
+        if cie_offset >= size or cie_offset < 0:
+            raise CfiError(f"FDE at {offset:#x} names a CIE outside the section")
+        cie = _parse_cie_at(data, cie_offset, eh_frame, section_addr)
+        cies[cie_offset] = cie
+    if eh_frame:
+        pc_begin, pos = read_encoded(data, pos, cie.fde_encoding, section_addr, ptr_size)
+        pc_range, pos = read_encoded(data, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
+        if cie.augmentation.startswith("z"):
+            aug_len, pos = uleb128(data, pos)
+            pos += aug_len
+    else:
+        unpack = _U64 if ptr_size == 8 else _U32
+        pc_begin = unpack(data, pos)[0]
+        pc_range = unpack(data, pos + ptr_size)[0]
+        pos += 2 * ptr_size
+    return Fde(offset, cie, pc_begin, pc_begin + pc_range, bytes(data[pos:end])), end
+
+
+def parse_eh_frame_hdr(data: bytes, hdr_addr: int) -> tuple[int, list[int], list[int]] | None:
+    """The binary-search table of an ``.eh_frame_hdr``: ``(eh_frame address, sorted function
+    start vaddrs, the matching FDE vaddrs)``; None if its encoding is not the usual
+    ``datarel|sdata4`` (then build the whole table instead)."""
+    if len(data) < 4 or data[0] != 1:
+        return None
+    eh_ptr_enc, count_enc, table_enc = data[1], data[2], data[3]
+    if table_enc != 0x3B or count_enc == PE_OMIT:
+        return None
+    eh_frame_ptr, pos = read_encoded(data, 4, eh_ptr_enc, hdr_addr)
+    count, pos = read_encoded(data, pos, count_enc & 0x0F, 0)
+    if pos + 8 * count > len(data):
+        raise CfiError(".eh_frame_hdr table runs past the end of the section")
+    pairs = struct.unpack_from(f"<{2 * count}i", data, pos)
+    # datarel: relative to the start of .eh_frame_hdr.
+    starts = [hdr_addr + v for v in pairs[0::2]]
+    fdes = [hdr_addr + v for v in pairs[1::2]]
+    return eh_frame_ptr, starts, fdes
 
 
 def _parse_cie_at(data: bytes, offset: int, eh: bool, section_addr: int) -> Cie:

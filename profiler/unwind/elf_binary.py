@@ -46,6 +46,7 @@ class ElfUnwindInfo:
     arch: Arch
     segments: tuple[LoadSegment, ...]
     cfi: tuple[CfiSection, ...]  # .eh_frame first when present, then .debug_frame
+    eh_frame_hdr: CfiSection | None = None  # its binary-search table allows lazy tables
 
 
 def read_elf_unwind_info(source: str | bytes) -> ElfUnwindInfo:
@@ -71,6 +72,10 @@ def _read(stream) -> ElfUnwindInfo:
         if seg["p_type"] == "PT_LOAD"
     )
     build_id = ""
+    hdr = elf.get_section_by_name(".eh_frame_hdr")
+    eh_frame_hdr = None
+    if hdr is not None and hdr["sh_type"] != "SHT_NOBITS" and hdr["sh_size"]:
+        eh_frame_hdr = CfiSection(name=".eh_frame_hdr", addr=hdr["sh_addr"], data=hdr.data())
     cfi = []
     for name in (".eh_frame", ".debug_frame"):
         section = elf.get_section_by_name(name)
@@ -92,7 +97,13 @@ def _read(stream) -> ElfUnwindInfo:
         for seg in segments:
             digest.update(repr(seg).encode())
         build_id = "sha1:" + digest.hexdigest()
-    return ElfUnwindInfo(build_id=build_id, arch=arch, segments=segments, cfi=tuple(cfi))
+    return ElfUnwindInfo(
+        build_id=build_id,
+        arch=arch,
+        segments=segments,
+        cfi=tuple(cfi),
+        eh_frame_hdr=eh_frame_hdr,
+    )
 
 
 def vaddr_bias(

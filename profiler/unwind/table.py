@@ -109,6 +109,22 @@ def _compact(cfa: tuple, regs: dict[int, tuple], arch: Arch, signal: bool) -> Ro
     return (kind, creg, coff, ra_kind, ra_off, fp_kind, fp_off, aux, 1 if signal else 0)
 
 
+def rows_of_fde(fde: cfi.Fde, arch: Arch, interned: dict[Row, Row]) -> tuple[list[int], list[Row]]:
+    """The compact rows of one FDE: ``(pcs, rows)``, consecutive equal rows merged. ``interned``
+    shares equal row tuples across FDEs."""
+    signal = fde.cie.signal_frame
+    pcs: list[int] = []
+    rows: list[Row] = []
+    for pc, cfa, regs in cfi.run_fde(fde, arch.ptr_size):
+        row = _compact(cfa, regs, arch, signal)
+        row = interned.setdefault(row, row)
+        if rows and rows[-1] is row:
+            continue  # the same rule as the row before it: merge the ranges
+        pcs.append(pc)
+        rows.append(row)
+    return pcs, rows
+
+
 def build_table(info: ElfUnwindInfo) -> UnwindTable:
     """Build the unwind table of a binary from its CFI sections (``.eh_frame`` wins where both
     ``.eh_frame`` and ``.debug_frame`` describe a function)."""
@@ -132,17 +148,15 @@ def build_table(info: ElfUnwindInfo) -> UnwindTable:
     rows: list[Row] = []
     unsupported = 0
     for fde in fdes:
-        signal = fde.cie.signal_frame
-        start_index = len(rows)
-        for pc, cfa, regs in cfi.run_fde(fde, arch.ptr_size):
-            row = _compact(cfa, regs, arch, signal)
-            row = interned.setdefault(row, row)
+        fde_pcs, fde_rows = rows_of_fde(fde, arch, interned)
+        for pc, row in zip(fde_pcs, fde_rows, strict=True):
             if row[0] == CFA_UNSUPPORTED or row[3] == R_UNSUPPORTED:
                 unsupported += 1
-            if rows and pcs[-1] == pc:  # an overlapping FDE starting where the last row ends
+            while pcs and pcs[-1] > pc:  # overlapping FDEs (rare): the later one wins
+                pcs.pop()
+                rows.pop()
+            if rows and pcs[-1] == pc:  # replaces the gap row of the FDE just before
                 rows[-1] = row
-            elif len(rows) > start_index and rows[-1] is row:
-                continue  # the same rule as the row before it: merge the ranges
             else:
                 pcs.append(pc)
                 rows.append(row)

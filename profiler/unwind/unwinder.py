@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .arch import Arch, host_arch
-from .cache import VDSO, TableCache
+from .cache import VDSO, Table, TableCache
 from .cfi import CFA_DEREF, CFA_PLT, CFA_REG, R_AT_REG, R_OFFSET, R_SAME, R_UNDEFINED, R_VAL_OFFSET
 from .elf_binary import vaddr_bias
 from .mappings import Mapping
-from .table import CFA_NONE, REG_SP, UnwindTable
+from .table import CFA_NONE, REG_SP
 
 # Why a walk stopped. The first three are clean ends of the stack.
 END_RA_UNDEFINED = "end of stack: CFI marks the return address undefined"
@@ -90,7 +90,7 @@ class Unwinder:
         self.max_frames = max_frames
         # id(mappings object) -> {mapping start: (table, bias)}; holds a ref to the object so
         # its id stays unique while memoized.
-        self._resolved: dict[int, tuple[object, dict[int, tuple[UnwindTable | None, int]]]] = {}
+        self._resolved: dict[int, tuple[object, dict[int, tuple[Table | None, int]]]] = {}
         self.frames = 0
         self.samples = 0
 
@@ -99,12 +99,12 @@ class Unwinder:
         self._resolved.pop(id(mappings), None)
 
     def _resolve(
-        self, memo: dict[int, tuple[UnwindTable | None, int]], mappings: MappingsLike, m: Mapping
-    ) -> tuple[UnwindTable | None, int]:
+        self, memo: dict[int, tuple[Table | None, int]], mappings: MappingsLike, m: Mapping
+    ) -> tuple[Table | None, int]:
         entry = memo.get(m.start)
         if entry is not None:
             return entry
-        table: UnwindTable | None = None
+        table: Table | None = None
         bias = 0
         if m.path == VDSO:
             table = self.cache.vdso_table()

@@ -8,7 +8,8 @@ from profiler.unwind import TableCache, build_table_for_file
 from profiler.unwind.cache import read_own_vdso
 from profiler.unwind.cfi import CFA_REG, R_OFFSET, parse_cfi
 from profiler.unwind.elf_binary import LoadSegment, read_elf_unwind_info, vaddr_bias
-from profiler.unwind.table import CFA_NONE, NO_INFO, PACKED_ROW, REG_SP
+from profiler.unwind.lazy_table import LazyUnwindTable
+from profiler.unwind.table import CFA_NONE, NO_INFO, PACKED_ROW, REG_SP, UnwindTable, build_table
 
 from .snapshots import symbol_table
 
@@ -100,3 +101,21 @@ def test_vaddr_bias_prefers_the_segment_matching_the_mapping():
     assert start + 0x7E0 + bias == 0x177E0  # the first instruction of the code segment
     assert vaddr_bias(segments, 0x5555_0000_0000, 0, executable=False) == -0x5555_0000_0000
     assert vaddr_bias(segments, start, 0x900000, executable=True) is None
+
+
+def test_lazy_table_gives_the_same_rows_as_the_full_table():
+    info = read_elf_unwind_info(LIBC)
+    lazy = LazyUnwindTable.from_info(info)
+    full = build_table(info)
+    assert lazy is not None and lazy.fde_count == full.fde_count
+    probes = [p + d for p in full.pcs[::7] for d in (-1, 0, 1)]
+    assert [lazy.lookup(v) for v in probes] == [full.lookup(v) for v in probes]
+    assert lazy.fdes_parsed < full.fde_count  # only the functions looked up were parsed
+    assert lazy.materialize().rows == full.rows
+
+
+def test_lazy_is_the_default_and_needs_eh_frame_hdr(c_snapshots):
+    assert isinstance(TableCache().table_for_file(LIBC), LazyUnwindTable)
+    assert isinstance(TableCache(lazy=False).table_for_file(LIBC), UnwindTable)
+    exe, _ = c_snapshots["debug_frame"]  # CFI in .debug_frame too: built whole
+    assert isinstance(TableCache().table_for_file(str(exe)), UnwindTable)

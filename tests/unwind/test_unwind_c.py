@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from profiler.unwind import Unwinder
+from profiler.unwind import TableCache, Unwinder
 from profiler.unwind.unwinder import END_RA_UNDEFINED
 
 from .snapshots import Naming, load_snapshot, symbol_table
@@ -39,20 +39,21 @@ def collapse(names: list[str], exe_names: set[str]) -> list[str]:
     return out
 
 
-def unwind_scenario(c_snapshots, variant: str, scenario: str):
+def unwind_scenario(c_snapshots, variant: str, scenario: str, lazy: bool = True):
     exe, directory = c_snapshots[variant]
     snap = load_snapshot(directory, scenario)
     mappings = snap.mappings
-    result = Unwinder().unwind(snap.regs, snap.stack, mappings)
+    result = Unwinder(cache=TableCache(lazy=lazy)).unwind(snap.regs, snap.stack, mappings)
     names = Naming(mappings).names(result.addrs)
     exe_funcs = {name for _, name in symbol_table(str(exe)).syms.values()}
     return result, names, exe_funcs
 
 
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
 @pytest.mark.parametrize("variant", list(C_VARIANTS))
 @pytest.mark.parametrize("scenario", list(EXPECTED))
-def test_unwinds_the_known_call_tree(c_snapshots, variant, scenario):
-    result, names, exe_funcs = unwind_scenario(c_snapshots, variant, scenario)
+def test_unwinds_the_known_call_tree(c_snapshots, variant, scenario, lazy):
+    result, names, exe_funcs = unwind_scenario(c_snapshots, variant, scenario, lazy)
     assert collapse(names, exe_funcs) == EXPECTED[scenario], names
     assert not result.truncated, result.reason
     assert result.reason == END_RA_UNDEFINED  # glibc's _start and clone3 mark the RA undefined
