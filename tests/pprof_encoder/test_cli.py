@@ -16,10 +16,17 @@ from pprof_encoder import Frame, ProfileBuilder, parse
 from pprof_encoder.cli import main
 from pprof_encoder.folded import FoldedFormatError, format_folded, parse_folded
 from pprof_encoder.formats import format_from_name, load
+from pprof_encoder.otlp import profile_to_otlp
 from pprof_encoder.top import format_top, top_rows
 from tests.support import require_tool
 
-from .oracles import go_pprof, go_pprof_top_total
+from .oracles import (
+    build_realistic,
+    go_pprof,
+    go_pprof_raw_totals,
+    go_pprof_top_total,
+    realistic_samples,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,6 +119,17 @@ def test_convert_folded_to_pprof_go_agrees(tmp_path):
     ours = top_rows(parse(out.read_bytes()))[0][0]
     go_top = go_pprof(go, "-top", "-nodecount=500", str(out))
     assert f" {ours.flat} " in go_top and ours.name in go_top
+
+
+def test_otlp_with_two_sample_types_converts_to_a_pprof_go_reads(tmp_path):
+    go = require_tool("go")
+    samples = realistic_samples(n_samples=500, n_locations=200, n_functions=90, seed=8)
+    src = tmp_path / "in.otlp"
+    src.write_bytes(profile_to_otlp(build_realistic(samples).build(), {"service.name": "x"}))
+    out = tmp_path / "out.pb.gz"
+    assert main(["convert", str(src), str(out)]) == 0
+    expected = [sum(v[0] for _, v, _ in samples), sum(v[1] for _, v, _ in samples)]
+    assert go_pprof_raw_totals(go, str(out)) == expected
 
 
 def test_convert_between_all_formats(tmp_path, no_fd_leak):
