@@ -67,6 +67,7 @@ class Symbolizer:
         self._finder = DebugFileFinder(debug_roots)
         self._demangle: Callable[[str], str] | None = None
         self._processes: dict[int, ProcessSnapshot] = {}
+        self._missing: dict[int, float] = {}  # pid -> when reading its maps failed
         self._by_build_id: dict[str, Binary] = {}
         self._by_file: dict[tuple[int, int, int, int], Binary] = {}
         self._binaries: list[Binary] = []
@@ -149,7 +150,17 @@ class Symbolizer:
     def _process(self, pid: int) -> ProcessSnapshot | None:
         proc = self._processes.get(pid)
         if proc is None:
+            # A process gone before we saw it: do not try /proc for each of its addresses.
+            failed_at = self._missing.get(pid)
+            if failed_at is not None and time.monotonic() - failed_at < self.refresh_interval:
+                return None
             proc = self._take(pid)
+            if proc is None:
+                if len(self._missing) >= MAX_KERNEL_CACHE:
+                    self._missing.clear()
+                self._missing[pid] = time.monotonic()
+            else:
+                self._missing.pop(pid, None)
         return proc
 
     def _user(
@@ -460,6 +471,7 @@ class Symbolizer:
         self._by_build_id.clear()
         self._by_file.clear()
         self._processes.clear()
+        self._missing.clear()
         self._perf_maps.clear()
         self._perf_map_checked.clear()
         self._kernel_cache.clear()

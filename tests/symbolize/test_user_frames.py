@@ -124,9 +124,13 @@ def test_library_of_the_current_process():
 
 
 def test_unknown_process_gives_unknown_frame():
-    with Symbolizer() as sym:
+    with Symbolizer(refresh_interval=3600) as sym:
         pid = 2**22 + 12345  # above pid_max's largest value: never a live process
         assert sym.snapshot(pid) is False
         (frame,) = sym.user_frames(pid, 0x401000)
         assert frame.kind == UNKNOWN and frame.function == "[unknown]"
         assert sym.stats.unsymbolized == 1 and sym.stats.snapshot_failures >= 1
+        failures = sym.stats.snapshot_failures
+        sym.user_stack(pid, [0x401000, 0x401010, 0x401020])
+        assert sym.stats.snapshot_failures == failures  # /proc is not asked for every address
+        assert sym.stats.unsymbolized == 4
