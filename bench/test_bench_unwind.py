@@ -3,13 +3,15 @@
 - warm: a 16-frame stack of the C workload (PIE + libc, no frame pointers) unwound again and
   again by one ``Unwinder`` (tables built, mapping memo filled): the steady state of a profiler
   that keeps its caches;
-- cold: a fresh ``Unwinder`` per sample (parses the executable's and libc's CFI first);
+- cold: a fresh ``Unwinder`` per sample: lazy (the default: index ``.eh_frame_hdr``, parse only
+  the FDEs the stack touches) and eager (parse the executable's and libc's whole CFI first);
 - table builds: libc and the largest shared library on the machine (``libLLVM-*.so*`` when
   installed), against pyelftools parsing the same ``.eh_frame`` (``EH_CFI_entries()``: entries
   and instructions only; its ``get_decoded()`` raises on libc's ``DW_CFA_GNU_args_size``);
 - perf: ``perf record --call-graph dwarf`` samples of the spinning workload, unwound by us
   (warm) against ``perf script`` printing the same samples' call chains (perf's own DWARF
-  unwinder, with its ELF/DWARF loading), CPU time of each, in the same run.
+  unwinder, with its ELF/DWARF loading), CPU time of each, in the same run;
+- lazy first use of the largest library: index + 1000 functions parsed on first touch.
 
 Run: ``python -m pytest bench/test_bench_unwind.py -s -p no:cacheprovider``
 """
@@ -26,7 +28,9 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from profiler.unwind import ProcessMappings, Unwinder, build_table_for_file
+from profiler.unwind import ProcessMappings, TableCache, Unwinder, build_table_for_file
+from profiler.unwind.elf_binary import read_elf_unwind_info
+from profiler.unwind.lazy_table import LazyUnwindTable
 from tests.unwind.perf_data import read_perf_data
 from tests.unwind.snapshots import load_snapshot
 from tests.unwind.workload_build import build_c, take_snapshots
@@ -56,16 +60,18 @@ def test_unwind_warm(benchmark, workload):
     )
 
 
-def test_unwind_cold(benchmark, workload):
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
+def test_unwind_cold(benchmark, workload, lazy):
     _, snap, _ = workload
     mappings = snap.mappings
 
     def cold():
-        return Unwinder().unwind(snap.regs, snap.stack, mappings)
+        return Unwinder(cache=TableCache(lazy=lazy)).unwind(snap.regs, snap.stack, mappings)
 
     result = benchmark.pedantic(cold, rounds=5, iterations=1)
     assert not result.truncated
-    print(f"\ncold unwind (builds exe + libc tables): {benchmark.stats.stats.mean * 1e3:.1f} ms")
+    how = "per-function tables" if lazy else "whole exe + libc tables"
+    print(f"\ncold unwind ({how}): {benchmark.stats.stats.min * 1e3:.1f} ms")
 
 
 def pyelftools_parse(path: str) -> int:
@@ -112,6 +118,29 @@ def test_table_build_big_binary(benchmark):
     print(
         f"\n{os.path.basename(path)} ({size_mb:.0f} MB): {table.fde_count} FDEs, {len(table)} rows,"
         f" ours {ours:.2f} s; pyelftools EH_CFI_entries {peer:.2f} s; ratio {peer / ours:.1f}x"
+    )
+
+
+def test_lazy_table_big_binary(benchmark):
+    """First use of a big library by a lazy table: read the ELF, index .eh_frame_hdr, then
+    look up 1000 different functions (each parsed on first touch)."""
+    path = largest_library()
+    full_starts = None
+
+    def first_use():
+        nonlocal full_starts
+        table = LazyUnwindTable.from_info(read_elf_unwind_info(path))
+        if full_starts is None:
+            step = max(1, table.fde_count // 1000)
+            full_starts = [table._starts[i] + 1 for i in range(0, table.fde_count, step)][:1000]
+        for vaddr in full_starts:
+            table.lookup(vaddr)
+        return table
+
+    table = benchmark.pedantic(first_use, rounds=3, iterations=1)
+    print(
+        f"\n{os.path.basename(path)} lazy: {table.fde_count} FDEs indexed, 1000 functions "
+        f"parsed on first touch: {benchmark.stats.stats.min * 1e3:.0f} ms in all"
     )
 
 
