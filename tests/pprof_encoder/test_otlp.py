@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
 from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import (
     ExportProfilesServiceRequest,
 )
@@ -20,6 +21,7 @@ from pprof_encoder.otlp import (
 )
 
 from .oracles import build_realistic, realistic_samples
+from .strategies import sample_lists
 
 MAP = Mapping(0x400000, 0x500000, 0, "/usr/bin/app", "b1d0")
 
@@ -212,3 +214,30 @@ def test_truncated_requests_are_clear_errors():
             assert str(err)
             failures += 1
     assert failures > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(sample_lists)
+def test_otlp_round_trip_keeps_stacks_labels_and_values(samples):
+    b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 1)
+    for stack, values, labels in samples:
+        b.add_sample(stack, values, labels)
+    p = b.build()
+    [r] = decode_request(profile_to_otlp(p, {"process.pid": 1}))
+    assert len(r.profiles) == 2
+
+    def view(sample, t):
+        stack = [
+            [
+                (ln.function.name, ln.function.system_name, ln.function.filename, ln.line)
+                for ln in loc.lines
+            ]
+            + [(loc.address, loc.mapping.build_id if loc.mapping else None)]
+            for loc in sample.locations
+        ]
+        return stack, sample.labels, sample.values[t]
+
+    for t, q in enumerate(r.profiles):
+        q.check_valid()
+        assert q.sample_type == [p.sample_type[t]]
+        assert [view(s, 0) for s in q.samples] == [view(s, t) for s in p.samples]

@@ -18,6 +18,7 @@ from .oracles import (
     go_pprof_raw_totals,
     realistic_samples,
 )
+from .strategies import sample_lists
 
 MAP = Mapping(0x400000, 0x500000, 0x1000, "/usr/bin/app", "b1d0")
 
@@ -176,35 +177,9 @@ def test_go_tool_pprof_sees_inlining_labels_and_mappings(tmp_path):
 
 # Round trips over generated profiles --------------------------------------------------------
 
-names = st.sampled_from(["main", "run", "poll", "alloc", "λ::closure", "std::vec::Vec<T>::push"])
-mappings = st.sampled_from([None, MAP, Mapping(0x7F0000, 0x7F8000, 0, "/lib/libc.so.6", "")])
-frames = st.builds(
-    Frame,
-    function=names,
-    file=st.sampled_from(["", "a.c", "src/lib.rs"]),
-    line=st.integers(0, 5000),
-    address=st.integers(0, 1 << 48),
-    mapping=mappings,
-    system_name=st.one_of(st.none(), names),
-    inlined=st.booleans(),
-)
-label_values = st.one_of(
-    st.text(max_size=8),
-    st.integers(-(1 << 63), (1 << 63) - 1),
-    st.tuples(st.integers(0, 1 << 40), st.just("bytes")),
-)
-samples = st.lists(
-    st.tuples(
-        st.lists(st.one_of(frames, names), max_size=8),
-        st.lists(st.integers(-(1 << 40), 1 << 40), min_size=2, max_size=2),
-        st.dictionaries(st.sampled_from(["pid", "tid", "comm", "bytes"]), label_values, max_size=3),
-    ),
-    max_size=20,
-)
-
 
 @settings(max_examples=150, deadline=None)
-@given(samples, st.integers(0, 1 << 62), st.lists(st.text(max_size=10), max_size=3))
+@given(sample_lists, st.integers(0, 1 << 62), st.lists(st.text(max_size=10), max_size=3))
 def test_encode_parse_encode_gives_equal_bytes(samples, time_nanos, comments):
     b = ProfileBuilder(
         [("samples", "count"), ("cpu", "nanoseconds")],
