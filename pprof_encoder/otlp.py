@@ -9,8 +9,8 @@ functions, links, strings, attributes, stacks) all start with the zero value.
 OTLP's ``Profile`` has one sample type, so a pprof profile with several sample types becomes
 several OTLP profiles (same stacks, one value each). Sample labels become attributes
 (``KeyValueAndUnit`` in the attribute table); a mapping's build id becomes the attribute
-:data:`BUILD_ID_ATTRIBUTE`. Lost on the way: comments, drop/keep frames, ``is_folded``,
-``Function.start_line`` survives, ``default_sample_type`` does not.
+:data:`BUILD_ID_ATTRIBUTE`. Not carried over: comments, drop/keep frames, ``is_folded``,
+``default_sample_type`` and the mapping's has_* flags.
 """
 
 from __future__ import annotations
