@@ -205,8 +205,9 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
         parts = [len_field(1, sample_type)]
         small = encode_varint
         for head, s in zip(heads, p.samples, strict=True):
-            value = s.values[t]
-            body = head + b"\x22" + small(len(small(value))) + small(value) if value else head
+            # Zero values are written too: every OTLP sample carries one value per sample type.
+            value = small(s.values[t])
+            body = head + b"\x22" + small(len(value)) + value
             parts.append(b"\x12" + small(len(body)) + body)
         parts.append(fixed64_field(3, p.time_nanos))
         parts.append(varint_field(4, p.duration_nanos))

@@ -241,3 +241,11 @@ def test_otlp_round_trip_keeps_stacks_labels_and_values(samples):
         q.check_valid()
         assert q.sample_type == [p.sample_type[t]]
         assert [view(s, 0) for s in q.samples] == [view(s, t) for s in p.samples]
+
+
+def test_every_sample_has_one_value_even_zero():
+    b = ProfileBuilder([("alloc_space", "bytes"), ("inuse_space", "bytes")])
+    b.add_sample(["malloc", "main"], [4096, 0])
+    req = official(profile_to_otlp(b.build()))
+    profiles = req.resource_profiles[0].scope_profiles[0].profiles
+    assert [[list(s.values) for s in pr.samples] for pr in profiles] == [[[4096]], [[0]]]
