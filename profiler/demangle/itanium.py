@@ -26,6 +26,7 @@ from .itanium_nodes import (
     MemberPointer,
     Name,
     Nested,
+    NewExpression,
     Node,
     PackExpansion,
     Pointer,
@@ -508,10 +509,11 @@ class Parser:
             raise ParseError("constructor without a class name")
         if self.eat("C"):
             if self.eat("I"):
+                # An inheriting constructor is named after the class it inherits from.
                 self.take()
-                self.type()
-            else:
-                self.take()
+                inherited = self.type().base_name()
+                return Name(inherited or base)
+            self.take()
             return Name(base)
         self.expect("D")
         self.take()
@@ -895,6 +897,11 @@ class Parser:
             lhs = self.expression()
             member = self.unresolved_name()
             return Binary("." if code == "dt" else "->", lhs, member)
+        if code == "gs" and self.s[self.pos + 2 : self.pos + 4] in ("nw", "na"):
+            self.pos += 2
+            return self.new_expression("::")
+        if code in ("nw", "na"):
+            return self.new_expression("")
         if code == "sr" or code == "gs" or c in _DIGITS or code in ("on", "dn"):
             return self.unresolved_name()
         entry = OPERATORS.get(code)
@@ -916,6 +923,27 @@ class Parser:
             no = self.expression()
             return Binary(":", Binary("?", cond, yes), no)
         raise ParseError("unsupported expression")
+
+    def new_expression(self, scope: str) -> Node:
+        """``nw <placement>* _ <type> (E | pi <init>* E)``: ``::new (p) T(args)``."""
+        array = self.s[self.pos + 1] == "a"
+        self.pos += 2
+        placement = []
+        while not self.eat("_"):
+            if self.pos >= self.n:
+                raise ParseError("unterminated new expression")
+            placement.append(self.expression())
+        type_ = self.type()
+        init: list[Node] | None = None
+        if self.eat("pi"):
+            init = []
+            while not self.eat("E"):
+                if self.pos >= self.n:
+                    raise ParseError("unterminated new initializer")
+                init.append(self.expression())
+        else:
+            self.expect("E")  # only a new without initializer has its own terminator
+        return NewExpression(scope + ("new[] " if array else "new "), placement, type_, init)
 
     def unresolved_name(self) -> Node:
         global_scope = self.eat("gs")

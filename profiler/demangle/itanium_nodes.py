@@ -19,7 +19,15 @@ class PrintBudgetExceeded(Exception):
 class Printer:
     """Collects output pieces; counts them so hostile input cannot print forever."""
 
-    __slots__ = ("budget", "in_lambda", "out", "pack_index", "phantom_space", "templates")
+    __slots__ = (
+        "budget",
+        "current_template",
+        "in_lambda",
+        "out",
+        "pack_index",
+        "phantom_space",
+        "templates",
+    )
 
     def __init__(self) -> None:
         self.out: list[str] = []
@@ -32,6 +40,9 @@ class Printer:
         self.in_lambda = False
         # The template arguments of the functions being printed, innermost last.
         self.templates: list[list[Node]] = []
+        # The arguments of the template whose name is being printed: a conversion operator's
+        # type in that name refers to them ("operator int<int>" for cvT_IiE).
+        self.current_template: list[Node] | None = None
 
     def add(self, text: str) -> None:
         """Append a non-empty piece of output."""
@@ -192,15 +203,15 @@ class Template(Node):
         self.args = args
 
     def left(self, p: Printer) -> None:
+        saved = p.current_template
+        p.current_template = self.args
         self.name.full(p)
+        p.current_template = saved
         # GNU avoids "<<" ("operator< <int>") and ">>" ("vector<int> >").
         if p.last() == "<":
             p.add(" ")
         p.add("<")
-        saved = p.pack_index
-        p.pack_index = None
         print_list(p, self.args)
-        p.pack_index = saved
         if p.last() == ">":
             p.add(" ")
         p.add(">")
@@ -243,7 +254,12 @@ class Conversion(Node):
 
     def left(self, p: Printer) -> None:
         p.add("operator ")
+        if p.current_template is None:
+            self.type.full(p)
+            return
+        p.templates.append(p.current_template)
         self.type.full(p)
+        p.templates.pop()
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.type.find_pack(p)
@@ -505,10 +521,7 @@ class FunctionType(Node):
 
     def right(self, p: Printer) -> None:
         p.add("(")
-        saved = p.pack_index
-        p.pack_index = None
         print_list(p, self.params)
-        p.pack_index = saved
         p.add(")")
         if self.quals:
             p.add(self.quals)
@@ -551,7 +564,9 @@ class Encoding(Node):
             if args is not None:
                 p.templates.append(args)
             self.ret.left(p)
-            _space_after_return(p, self.ret)
+            # "int* f()", "char const (&f())[4]": the name sits right after "(&" or "(*".
+            if not self.ret.has_right(p) or p.last() not in "(*&":
+                p.add(" ")
             if args is not None:
                 p.templates.pop()
         self.name.full(p)
@@ -856,3 +871,36 @@ class Cast(Node):
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.operand.find_pack(p)
+
+
+class NewExpression(Node):
+    """``::new ((void*)(p)) T(args)``."""
+
+    __slots__ = ("init", "keyword", "placement", "type")
+
+    def __init__(
+        self, keyword: str, placement: list[Node], type_: Node, init: list[Node] | None
+    ) -> None:
+        self.keyword = keyword
+        self.placement = placement
+        self.type = type_
+        self.init = init
+
+    def left(self, p: Printer) -> None:
+        p.add(self.keyword)
+        if self.placement:
+            p.add("(")
+            print_list(p, self.placement)
+            p.add(") ")
+        self.type.full(p)
+        if self.init is not None:
+            p.add("(")
+            print_list(p, self.init)
+            p.add(")")
+
+    def find_pack(self, p: Printer) -> ArgPack | None:
+        for node in [*self.placement, *(self.init or [])]:
+            found = node.find_pack(p)
+            if found is not None:
+                return found
+        return self.type.find_pack(p)
