@@ -22,7 +22,7 @@ from .cache import VDSO, Table, TableCache
 from .cfi import CFA_DEREF, CFA_PLT, CFA_REG, R_AT_REG, R_OFFSET, R_SAME, R_UNDEFINED, R_VAL_OFFSET
 from .elf_binary import vaddr_bias
 from .mappings import Mapping
-from .table import CFA_NONE, REG_SP
+from .table import CFA_NONE, NO_INFO, REG_SP, Row
 
 # Why a walk stopped. The first three are clean ends of the stack.
 END_RA_UNDEFINED = "end of stack: CFI marks the return address undefined"
@@ -38,6 +38,7 @@ FRAME_LIMIT = "truncated: frame limit reached"
 CLEAN_ENDS = frozenset({END_RA_UNDEFINED, END_RA_ZERO, END_FP_ZERO})
 
 _U64 = struct.Struct("<Q").unpack_from
+_MISSING = object()
 
 
 class MappingsLike(Protocol):
@@ -83,14 +84,21 @@ class Unwinder:
     """
 
     def __init__(
-        self, cache: TableCache | None = None, arch: Arch | None = None, max_frames: int = 256
+        self,
+        cache: TableCache | None = None,
+        arch: Arch | None = None,
+        max_frames: int = 256,
+        max_memo: int = 65536,
     ) -> None:
         self.cache = cache if cache is not None else TableCache()
         self.arch = arch if arch is not None else host_arch()
         self.max_frames = max_frames
-        # id(mappings object) -> {mapping start: (table, bias)}; holds a ref to the object so
-        # its id stays unique while memoized.
-        self._resolved: dict[int, tuple[object, dict[int, tuple[Table | None, int]]]] = {}
+        self.max_memo = max_memo
+        # id(mappings object) -> (the object, {mapping start: (table, bias)}, {pc: row}). The
+        # object is held so its id stays unique while memoized. The pc -> row memo is the hot
+        # path: a profile revisits the same few thousand pcs, and one dict lookup replaces the
+        # mapping search, the address translation and the table's binary search.
+        self._resolved: dict[int, tuple[object, dict, dict[int, Row | None]]] = {}
         self.frames = 0
         self.samples = 0
 
@@ -120,6 +128,14 @@ class Unwinder:
         memo[m.start] = entry
         return entry
 
+    def _row_for(self, pc: int, mappings: MappingsLike, memo: dict) -> Row | None:
+        """The table row for a runtime pc; None when no executable mapping holds it."""
+        m = mappings.find(pc)
+        if m is None or "x" not in m.perms:
+            return None
+        table, bias = memo.get(m.start) or self._resolve(memo, mappings, m)
+        return NO_INFO if table is None else table.lookup(pc + bias)
+
     def unwind(
         self, regs: dict | tuple | list, stack: bytes, mappings: MappingsLike
     ) -> UnwindResult:
@@ -133,12 +149,11 @@ class Unwinder:
         key = id(mappings)
         held = self._resolved.get(key)
         if held is None or held[0] is not mappings:
-            held = (mappings, {})
+            held = (mappings, {}, {})
             self._resolved[key] = held
-        memo = held[1]
+        pc_rows = held[2]
         base = sp
         limit = len(stack) - 8
-        find = mappings.find
         addrs = [pc]
         adjust = 0  # the leaf's pc is exact; return addresses point after the call
         signals = 0
@@ -147,15 +162,16 @@ class Unwinder:
         max_frames = self.max_frames
         while len(addrs) < max_frames:
             lookup_pc = pc - adjust
-            m = find(lookup_pc)
-            if m is None or "x" not in m.perms:
+            row = pc_rows.get(lookup_pc, _MISSING)
+            if row is _MISSING:
+                row = self._row_for(lookup_pc, mappings, held[1])
+                if len(pc_rows) >= self.max_memo:
+                    pc_rows.clear()
+                pc_rows[lookup_pc] = row
+            if row is None:
                 reason = UNKNOWN_MAPPING
                 break
-            table, bias = memo.get(m.start) or self._resolve(memo, mappings, m)
-            if table is not None:
-                ck, creg, coff, rk, roff, fk, foff, aux, sig = table.lookup(lookup_pc + bias)
-            else:
-                ck = CFA_NONE
+            ck, creg, coff, rk, roff, fk, foff, aux, sig = row
             if ck == CFA_NONE:
                 # Frame-pointer fallback: [fp] = caller's fp, [fp + 8] = return address.
                 if fp == 0:

@@ -52,7 +52,7 @@ def unwind_scenario(c_snapshots, variant: str, scenario: str, lazy: bool = True)
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
 @pytest.mark.parametrize("variant", list(C_VARIANTS))
 @pytest.mark.parametrize("scenario", list(EXPECTED))
-def test_unwinds_the_known_call_tree(c_snapshots, variant, scenario, lazy):
+def test_unwinds_the_known_call_tree(c_snapshots, variant, scenario, lazy, no_fd_leak):
     result, names, exe_funcs = unwind_scenario(c_snapshots, variant, scenario, lazy)
     assert collapse(names, exe_funcs) == EXPECTED[scenario], names
     assert not result.truncated, result.reason

@@ -148,3 +148,35 @@ def test_arm64_leaf_return_address_in_the_link_register():
     # the RA would be in the link register again: only the leaf has it.
     assert result.addrs == (0x401100, 0x402010, 0x401500)
     assert result.reason == LR_LOST and result.truncated
+
+
+def test_pc_memo_bounded_and_transparent(c_snapshots):
+    snap, full = full_chain(c_snapshots)
+    tiny = Unwinder(max_memo=2)
+    mappings = snap.mappings  # (a property: a new object per access)
+    for _ in range(3):  # the memo is cleared again and again: same answer every time
+        assert tiny.unwind(snap.regs, snap.stack, mappings) == full
+    assert len(tiny._resolved[id(mappings)][2]) <= 2
+
+
+def test_forget_drops_a_process(c_snapshots):
+    snap, _ = full_chain(c_snapshots)
+    unwinder = Unwinder()
+    mappings = snap.mappings
+    unwinder.unwind(snap.regs, snap.stack, mappings)
+    assert id(mappings) in unwinder._resolved
+    unwinder.forget(mappings)
+    assert id(mappings) not in unwinder._resolved
+
+
+def test_mappings_of_a_live_process(no_fd_leak):
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL("libc.so.6")
+    addr = ctypes.cast(libc.qsort, ctypes.c_void_p).value
+    mappings = ProcessMappings.from_pid(os.getpid())
+    m = mappings.find(addr)
+    assert m is not None and m.executable and m.path.endswith("libc.so.6")
+    assert mappings.file_path(m) == f"/proc/{os.getpid()}/root{m.path}"
+    assert mappings.find(0) is None
