@@ -35,6 +35,7 @@ from .wire import (
     iter_fields,
     len_field,
     packed_field,
+    read_varint,
     repeated_varints,
     string_field,
     text,
@@ -164,7 +165,7 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
     """One encoded OTLP ``Profile`` per sample type of ``p``."""
     mapping_index = {id(m): d.mapping(m) for m in p.mappings}
     function_index = {id(f): d.function(f) for f in p.functions}
-    location_index: dict[int, int] = {}
+    location_index: dict[Location, int] = {}  # Locations hash by identity
     for loc in p.locations:
         body = b""
         if loc.mapping is not None:
@@ -177,13 +178,14 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
                 + varint_field(3, ln.column)
             )
             body += len_field(3, line)
-        location_index[id(loc)] = d.locations(body)
+        location_index[loc] = d.locations(body)
 
     # Stacks and attribute lists are shared by all sample types: compute them once.
     label_sets: dict[tuple[Label, ...], bytes] = {}
     heads: list[bytes] = []
+    location_of = location_index.__getitem__
     for s in p.samples:
-        stack = d.stack(tuple([location_index[id(loc)] for loc in s.locations]))
+        stack = d.stack(tuple(map(location_of, s.locations)))
         head = varint_field(1, stack)
         if s.labels:
             attrs = label_sets.get(s.labels)
@@ -468,27 +470,69 @@ def _decode_profile(buf: bytes, a: int, b: int, d: _Dictionary) -> Profile:
     p.duration_nanos = _one_int(f, 4, "Profile.duration_nano")
     p.period = to_int64(_one_int(f, 6, "Profile.period"))
     m = _ProfileMaterializer(d, p)
+    known_location = m.locations.get
     label_sets: dict[bytes, tuple[Label, ...]] = {}
     for x, y in _ranges(f, 2, "Profile.samples"):
-        stack_i = 0
-        values: list[int] = []
-        attrs = b""
-        for g, wt, u, v in iter_fields(buf, x, y):
-            if g == 1:
-                expect(wt, VARINT, "Sample.stack_index")
-                stack_i = u
-            elif g == 2:
-                expect(wt, LEN, "Sample.attribute_indices")
-                attrs += buf[u:v]
-            elif g == 4:
-                repeated_varints(buf, wt, u, v, values, "Sample.values")
+        fast = _sample_fast(buf, x, y)
+        if fast is None:
+            stack_i, attr_indices, values = _sample_slow(buf, x, y)
+            labels = _labels(d, attr_indices)
+        else:
+            stack_i, attrs, values = fast
+            labels = label_sets.get(attrs)
+            if labels is None:
+                labels = label_sets[attrs] = _labels(d, unpack_varints(attrs, 0, len(attrs)))
         stack = _index(d.stacks, stack_i, "Sample.stack_index", "stack_table")
-        labels = label_sets.get(attrs)
-        if labels is None:
-            labels = label_sets[attrs] = _labels(d, unpack_varints(attrs, 0, len(attrs)))
-        total = sum(to_int64(v) for v in values)  # one sample type: timestamps may split values
-        p.samples.append(Sample([m.location(li) for li in stack], [total], labels))
+        locations = list(map(known_location, stack))
+        if None in locations:
+            locations = [m.location(li) for li in stack]
+        if len(values) == 1 and values[0] < _INT64_SIGN:
+            total = values[0]
+        else:  # several values (with timestamps) add up; int64 on the wire
+            total = sum(to_int64(v) for v in values)
+        p.samples.append(Sample(locations, [total], labels))
     return p
+
+
+_INT64_SIGN = 1 << 63
+
+
+def _sample_fast(buf: bytes, a: int, b: int) -> tuple[int, bytes, list[int]] | None:
+    """Stack index, packed attribute indices and values of the usual sample layout, else None."""
+    pos = a
+    stack_i = 0
+    attrs = b""
+    values: list[int] = []
+    if pos < b and buf[pos] == 0x08:  # stack_index
+        stack_i, pos = read_varint(buf, pos + 1, b)
+    if pos < b and buf[pos] == 0x12:  # attribute_indices, packed
+        n, start = read_varint(buf, pos + 1, b)
+        pos = start + n
+        if pos > b:
+            raise DecodeError(f"Sample.attribute_indices at byte {start}: length {n} too long")
+        attrs = buf[start:pos]
+    if pos < b and buf[pos] == 0x22:  # values, packed
+        n, start = read_varint(buf, pos + 1, b)
+        pos = start + n
+        if pos > b:
+            raise DecodeError(f"Sample.values at byte {start}: length {n} too long")
+        values = unpack_varints(buf, start, pos)
+    return (stack_i, attrs, values) if pos == b else None
+
+
+def _sample_slow(buf: bytes, a: int, b: int) -> tuple[int, list[int], list[int]]:
+    stack_i = 0
+    attr_indices: list[int] = []
+    values: list[int] = []
+    for g, wt, u, v in iter_fields(buf, a, b):
+        if g == 1:
+            expect(wt, VARINT, "Sample.stack_index")
+            stack_i = u
+        elif g == 2:
+            repeated_varints(buf, wt, u, v, attr_indices, "Sample.attribute_indices")
+        elif g == 4:
+            repeated_varints(buf, wt, u, v, values, "Sample.values")
+    return stack_i, attr_indices, values
 
 
 def _labels(d: _Dictionary, indices: list[int]) -> tuple[Label, ...]:
