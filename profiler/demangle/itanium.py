@@ -183,11 +183,13 @@ class _NameInfo:
 class Parser:
     """Recursive-descent parser over one mangled name."""
 
-    __slots__ = ("depth", "n", "new_sr", "pos", "s", "subs")
+    __slots__ = ("depth", "in_conversion", "n", "new_sr", "pos", "s", "subs")
 
     def __init__(self, s: str, new_sr: bool = True) -> None:
         self.s = s
         self.new_sr = new_sr
+        # In "cv T_ I...E" the template arguments belong to the conversion operator, not to T_.
+        self.in_conversion = False
         self.n = len(s)
         self.pos = 0
         self.subs: list[Node] = []
@@ -551,7 +553,12 @@ class Parser:
         if code == "cv":
             self.pos += 2
             info.is_ctor_dtor_conv = True
-            return Conversion(self.type())
+            saved = self.in_conversion
+            self.in_conversion = True
+            try:
+                return Conversion(self.type())
+            finally:
+                self.in_conversion = saved
         if code == "li":
             self.pos += 2
             return Name('operator"" ' + self.source_text())
@@ -585,11 +592,14 @@ class Parser:
 
     def template_args(self) -> list[Node]:
         self.expect("I")
+        saved = self.in_conversion
+        self.in_conversion = False
         args = []
         while not self.eat("E"):
             if self.pos >= self.n:
                 raise ParseError("unterminated template arguments")
             args.append(self.template_arg())
+        self.in_conversion = saved
         return args
 
     def template_arg(self) -> Node:
@@ -672,7 +682,7 @@ class Parser:
                 node = self.class_type()
             else:
                 node = self.template_param()
-                if self.peek() == "I":
+                if self.peek() == "I" and not self.in_conversion:
                     self.subs.append(node)
                     node = Template(node, self.template_args())
         elif c == "S":
