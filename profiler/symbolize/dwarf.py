@@ -125,6 +125,10 @@ class DwarfInfo:
                 memo.popitem(last=False)
         return list(hit)
 
+    def clear_memo(self) -> None:
+        """Forget the memoised answers (the indexes stay)."""
+        self._memo.clear()
+
     def _lookup(self, vaddr: int) -> list[SourceFrame]:
         cu_offset = self._unit_at(vaddr)
         if cu_offset is None:
