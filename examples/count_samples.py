@@ -26,6 +26,7 @@ from pybpf.errors import MissingPrivilegesError
 from pybpf.maps import MapSpec, MapType
 from pybpf.perf_event import online_cpus, open_cpu_clock_on_cpus
 from pybpf.programs import ProgramSpec, ProgramType
+from pybpf.structs import u64
 
 
 def sample_counter(counts: object) -> Assembler:
@@ -44,7 +45,7 @@ def sample_counter(counts: object) -> Assembler:
 def count_samples(freq: int, seconds: float, method: str = "auto") -> dict:
     """Sample every online CPU at ``freq`` Hz for ``seconds``; return the counts per CPU."""
     cpus = online_cpus()
-    counts_spec = MapSpec("counts", MapType.PERCPU_ARRAY, key_size=4, value_size=8)
+    counts_spec = MapSpec("counts", MapType.PERCPU_ARRAY, key_size=4, value_struct=u64)
     with counts_spec.create() as counts:
         program = ProgramSpec("count_samples", ProgramType.PERF_EVENT, sample_counter(counts))
         with (
@@ -55,7 +56,7 @@ def count_samples(freq: int, seconds: float, method: str = "auto") -> dict:
             time.sleep(seconds)
         # Detached and closed: the counts are final. A per-CPU lookup returns one value per
         # possible CPU, indexed by CPU number.
-        per_possible_cpu = [int.from_bytes(v, "little") for v in counts.lookup(0)]
+        per_possible_cpu = counts.lookup(0)
     per_cpu = [per_possible_cpu[cpu] for cpu in cpus]
     return {
         "freq": freq,

@@ -28,7 +28,6 @@ from cffi import FFI
 from .errors import MissingPrivilegesError
 from .syscall import kernel
 
-
 ffi = FFI()
 # struct perf_event_attr as in include/uapi/linux/perf_event.h (PERF_ATTR_SIZE_VER7, 128 bytes).
 # cffi lays bit-fields out as the C compiler does; tests check the flag bits land where the
