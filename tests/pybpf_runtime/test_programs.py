@@ -15,7 +15,7 @@ from pybpf.asm import DW, R0, R1, R2, R6, R10, Assembler, W
 from pybpf.bpf_commands import enable_stats
 from pybpf.errors import BPFError, VerifierError
 from pybpf.maps import MapSpec, MapType
-from pybpf.programs import ProgramSpec, ProgramType
+from pybpf.programs import AttachType, ProgramSpec, ProgramType
 from pybpf.syscall import Kernel, kernel, use_kernel
 from tests.support import require_tool
 
@@ -185,3 +185,18 @@ def test_test_run_of_a_type_without_it_raises(no_fd_leak):
         with pytest.raises(BPFError) as info:
             prog.test_run(ctx_in=bytes(64))
     assert info.value.errno in (errno.EINVAL, errno.EOPNOTSUPP, 524)
+
+
+def test_expected_attach_type_is_passed_at_load(no_fd_leak):
+    # cgroup connect hooks must name their attach type at load time; without it: EINVAL.
+    spec = ProgramSpec(
+        "connect4",
+        ProgramType.CGROUP_SOCK_ADDR,
+        returns(1),
+        expected_attach_type=AttachType.CGROUP_INET4_CONNECT,
+    )
+    with spec.load() as prog:
+        assert prog.info().type == ProgramType.CGROUP_SOCK_ADDR
+    with pytest.raises(BPFError) as info:
+        ProgramSpec("connect4", ProgramType.CGROUP_SOCK_ADDR, returns(1)).load()
+    assert info.value.errno == errno.EINVAL
