@@ -7,8 +7,11 @@ import struct
 from array import array
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from profiler.unwind import AARCH64, X86_64, ProcessMappings, TableCache, Unwinder, unwind
+from profiler.unwind import unwinder as unwinder_module
 from profiler.unwind.cfi import CFA_REG, CFA_UNSUPPORTED, R_OFFSET, R_SAME, R_UNDEFINED
 from profiler.unwind.elf_binary import LoadSegment
 from profiler.unwind.table import NO_INFO, REG_SP, UnwindTable
@@ -25,6 +28,14 @@ from profiler.unwind.unwinder import (
 )
 
 from .snapshots import load_snapshot
+
+ALL_REASONS = {
+    getattr(unwinder_module, name)
+    for name in dir(unwinder_module)
+    if name.isupper()
+    and isinstance(getattr(unwinder_module, name), str)
+    and getattr(unwinder_module, name).startswith(("end of stack", "truncated"))
+}
 
 
 def full_chain(c_snapshots):
@@ -180,3 +191,27 @@ def test_mappings_of_a_live_process(no_fd_leak):
     assert m is not None and m.executable and m.path.endswith("libc.so.6")
     assert mappings.file_path(m) == f"/proc/{os.getpid()}/root{m.path}"
     assert mappings.find(0) is None
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_garbage_stacks_end_cleanly(c_snapshots, data):
+    """Whatever the stack holds, the walk ends with a known reason and never raises."""
+    snap, _ = full_chain(c_snapshots)
+    stack = bytearray(snap.stack[:2048])
+    for _ in range(data.draw(st.integers(0, 40))):
+        at = data.draw(st.integers(0, len(stack) - 8))
+        value = data.draw(
+            st.one_of(
+                st.integers(0, 2**64 - 1),
+                st.sampled_from([0, snap.regs[0], snap.regs[1] + 64, snap.regs[1] - 8]),
+            )
+        )
+        stack[at : at + 8] = value.to_bytes(8, "little")
+    rip = data.draw(st.sampled_from([snap.regs[0], snap.regs[0] + 3, 0, 2**64 - 1]))
+    rbp = data.draw(st.sampled_from([snap.regs[2], snap.regs[1] + 16, 0]))
+    result = Unwinder(max_frames=64).unwind((rip, snap.regs[1], rbp), bytes(stack), snap.mappings)
+    assert result.reason in ALL_REASONS
+    assert 1 <= len(result.addrs) <= 64
