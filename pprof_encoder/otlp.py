@@ -396,10 +396,15 @@ def _decode_dictionary(buf: bytes, a: int, b: int) -> _Dictionary:
 
     stacks = []
     for x, y in _ranges(fields, 7, "stack_table"):
-        f = _messages(buf, x, y)
-        indices = _ints(buf, f, 1, "Stack.location_indices")
-        for li in indices:
-            _index(locations, li, "Stack.location_indices", "location_table")
+        if buf[x : x + 1] == b"\x0a" and x + 1 < y:  # the usual layout: one packed run
+            n, start = read_varint(buf, x + 1, y)
+            indices = unpack_varints(buf, start, start + n) if start + n == y else None
+        else:
+            indices = None
+        if indices is None:
+            indices = _ints(buf, _messages(buf, x, y), 1, "Stack.location_indices")
+        if indices and max(indices) >= len(locations):
+            _index(locations, max(indices), "Stack.location_indices", "location_table")
         stacks.append(indices)
     # Tables may be empty in a request without samples; references into them are checked above.
     return _Dictionary(strings, mappings, locations, functions, attributes, stacks)

@@ -198,6 +198,10 @@ def test_out_of_range_indices_are_clear_errors():
     with pytest.raises(DecodeError, match=r"Line\.function_index 5000 out of range"):
         decode_request(req.SerializeToString())
     req = official(profile_to_otlp(p))
+    req.dictionary.stack_table[1].location_indices.append(7_777)
+    with pytest.raises(DecodeError, match=r"Stack\.location_indices 7777 out of range"):
+        decode_request(req.SerializeToString())
+    req = official(profile_to_otlp(p))
     req.dictionary.function_table[1].name_strindex = 99_999
     with pytest.raises(DecodeError, match=r"Function\.name_strindex 99999 out of range"):
         decode_request(req.SerializeToString())
