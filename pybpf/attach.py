@@ -71,9 +71,10 @@ class PerfEventAttachment:
         self._closed = True
         if self.link_fd is not None:
             kernel().close(self.link_fd)
-        else:
+        elif not getattr(self.event, "closed", False):
             # SET_BPF cannot be undone: the program goes when the event's fd is closed. Until
-            # then, a disabled event no longer fires it.
+            # then, a disabled event no longer fires it. (An event closed already took the
+            # program with it, and its fd number may belong to something else by now.)
             kernel().ioctl(self.event.fd, PERF_EVENT_IOC_DISABLE, 0)
 
     def __enter__(self) -> PerfEventAttachment:

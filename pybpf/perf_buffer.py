@@ -104,7 +104,11 @@ class PerfRing:
         on_sample: Callable[[int, bytes], None] | None,
         on_lost: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Hand every complete record to the callbacks; return how many samples were read."""
+        """Hand every complete record to the callbacks; return how many samples were read.
+
+        A callback that raises stops the reading; the records up to and including the one it
+        was given are consumed, the rest stay in the ring for the next call.
+        """
         head = self._u64[DATA_HEAD_OFFSET // 8]  # load-acquire (see the module docstring)
         memory_fence()
         tail = self._u64[DATA_TAIL_OFFSET // 8]
@@ -112,30 +116,35 @@ class PerfRing:
             return 0
         size, mask, data = self.data_size, self.data_size - 1, self.data
         samples = 0
-        while tail < head:
-            offset = tail & mask
-            rtype, _misc, rsize = HEADER.unpack(_ffi.buffer(data + offset, HEADER.size))
-            if rsize < HEADER.size:  # a corrupt ring: stop rather than loop forever
-                raise ValueError(f"perf ring of cpu {self.cpu}: record of size {rsize}")
-            if offset + rsize <= size:
-                record = _ffi.buffer(data + offset, rsize)[:]
-            else:  # the record wraps around the end of the ring: reassemble it
-                first = size - offset
-                record = _ffi.buffer(data + offset, first)[:] + _ffi.buffer(data, rsize - first)[:]
-            if rtype == PERF_RECORD_SAMPLE:
-                (raw_size,) = RAW_SIZE.unpack_from(record, HEADER.size)
-                start = HEADER.size + RAW_SIZE.size
-                samples += 1
-                if on_sample is not None:
-                    on_sample(self.cpu, record[start : start + raw_size])
-            elif rtype == PERF_RECORD_LOST:
-                _id, lost = LOST_BODY.unpack_from(record, HEADER.size)
-                self.lost += lost
-                if on_lost is not None:
-                    on_lost(self.cpu, lost)
-            tail += rsize
-        memory_fence()
-        self._u64[DATA_TAIL_OFFSET // 8] = tail  # store-release: the kernel may reuse the space
+        try:
+            while tail < head:
+                offset = tail & mask
+                rtype, _misc, rsize = HEADER.unpack(_ffi.buffer(data + offset, HEADER.size))
+                if rsize < HEADER.size:  # a corrupt ring: stop rather than loop forever
+                    raise ValueError(f"perf ring of cpu {self.cpu}: record of size {rsize}")
+                if offset + rsize <= size:
+                    record = _ffi.buffer(data + offset, rsize)[:]
+                else:  # the record wraps around the end of the ring: reassemble it
+                    first = size - offset
+                    record = (
+                        _ffi.buffer(data + offset, first)[:] + _ffi.buffer(data, rsize - first)[:]
+                    )
+                # Copied out: the record is consumed even if a callback raises below.
+                tail += rsize
+                if rtype == PERF_RECORD_SAMPLE:
+                    (raw_size,) = RAW_SIZE.unpack_from(record, HEADER.size)
+                    start = HEADER.size + RAW_SIZE.size
+                    samples += 1
+                    if on_sample is not None:
+                        on_sample(self.cpu, record[start : start + raw_size])
+                elif rtype == PERF_RECORD_LOST:
+                    _id, lost = LOST_BODY.unpack_from(record, HEADER.size)
+                    self.lost += lost
+                    if on_lost is not None:
+                        on_lost(self.cpu, lost)
+        finally:
+            memory_fence()
+            self._u64[DATA_TAIL_OFFSET // 8] = tail  # store-release: the space is the kernel's
         return samples
 
 

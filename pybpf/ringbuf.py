@@ -55,7 +55,8 @@ class RingReader:
     def read(self, callback: Callable[[bytes], None] | None, limit: int | None = None) -> int:
         """Hand each complete, non-discarded record to ``callback``; return how many.
 
-        Stops at a record still being written (BUSY), or after ``limit`` records.
+        Stops at a record still being written (BUSY), or after ``limit`` records. A callback
+        that raises stops the reading; the record it was given is consumed.
         """
         cons = self._consumer[0]
         prod = self._producer[0]  # load-acquire (see the module docstring)
@@ -69,17 +70,19 @@ class RingReader:
             if length & BUSY_BIT:
                 break
             size = length & ~(BUSY_BIT | DISCARD_BIT)
-            if length & DISCARD_BIT:
-                self.discarded += 1
-            else:
-                start = (cons & mask) + HEADER_SIZE
-                record = _ffi.buffer(data + start, size)[:]  # contiguous: data is mapped twice
-                handed += 1
-                if callback is not None:
-                    callback(record)
+            start = (cons & mask) + HEADER_SIZE
+            record = None if length & DISCARD_BIT else _ffi.buffer(data + start, size)[:]
+            # Copied out (contiguous: the data is mapped twice): give the space back record by
+            # record, before the callback, so a callback that raises does not see it again.
             cons += (size + HEADER_SIZE + 7) & ~7
             memory_fence()
-            self._consumer[0] = cons  # store-release: give the space back record by record
+            self._consumer[0] = cons  # store-release
+            if record is None:
+                self.discarded += 1
+                continue
+            handed += 1
+            if callback is not None:
+                callback(record)
         return handed
 
     def available(self) -> int:

@@ -16,6 +16,7 @@ from pybpf.perf_event import PERF_EVENT_IOC_SET_BPF, open_cpu_clock, open_tracep
 from pybpf.programs import ProgramSpec, ProgramType
 from pybpf.syscall import Kernel, use_kernel
 
+from .kernels import RecordingKernel
 from .programs import count_into
 
 
@@ -173,3 +174,16 @@ def test_unknown_method_is_rejected():
 
     with pytest.raises(ValueError, match="method"):
         attach.attach_perf_event(Fd(), Fd(), method="bogus")
+
+
+@pytest.mark.bpf
+def test_ioctl_detach_after_the_event_closed_touches_no_fd(counter, no_fd_leak):
+    prog, _counts = counter
+    fake = RecordingKernel()
+    with use_kernel(fake):
+        event = open_cpu_clock(cpu=0, freq=99)
+        attached = attach.attach_perf_event(prog, event, method="ioctl")
+        event.close()
+        calls = len(fake.ioctls)
+        attached.close()
+    assert len(fake.ioctls) == calls  # no DISABLE sent to a closed (maybe reused) fd number

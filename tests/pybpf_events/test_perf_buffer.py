@@ -238,3 +238,20 @@ def test_missing_privileges_is_explained(no_fd_leak):
         with use_kernel(RecordingKernel(always(errno.EACCES))):
             with pytest.raises(MissingPrivilegesError, match="perf_event_paranoid"):
                 pbuf.PerfBuffer(sink, None)
+
+
+def test_a_raising_callback_consumes_its_record_only():
+    ring = SyntheticRing(256)
+    reader = ring.reader()
+    for payload in (b"a" * 4, b"b" * 4, b"c" * 4):
+        assert ring.output(payload)
+
+    def explode(cpu, raw):
+        if raw == b"b" * 4:
+            raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError):
+        reader.read(explode)
+    got = []
+    assert reader.read(lambda cpu, raw: got.append(raw)) == 1
+    assert got == [b"c" * 4]

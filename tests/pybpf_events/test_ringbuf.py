@@ -182,3 +182,20 @@ def test_failed_second_mapping_releases_the_first(no_fd_leak):
             ringbuf.RingBuffer(ring_map)
         assert info.value.errno == errno.EPERM
     assert fake.mapped == fake.unmapped == 1
+
+
+def test_a_raising_callback_consumes_its_record_only():
+    ring = SyntheticRing(128)
+    for payload in (b"a", b"b", b"c"):
+        ring.put(payload)
+    reader = ring.reader()
+
+    def explode(record):
+        if record == b"b":
+            raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError):
+        reader.read(explode)
+    got = []
+    assert reader.read(got.append) == 1
+    assert got == [b"c"]
