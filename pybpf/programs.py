@@ -257,6 +257,14 @@ class ProgramSpec:
         )
 
 
+# Program types whose BPF_PROG_TEST_RUN takes a context only and rejects repeat != 0.
+_RUN_ONCE_TYPES = (
+    ProgramType.RAW_TRACEPOINT,
+    ProgramType.RAW_TRACEPOINT_WRITABLE,
+    ProgramType.SYSCALL,
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class TestRunResult:
     """The result of :meth:`Program.test_run`: ``retval`` (r0), ``data_out``, ``duration_ns``
@@ -333,8 +341,14 @@ class Program:
         """``BPF_PROG_TEST_RUN``: run the program ``repeat`` times in the kernel.
 
         Supported by socket filter, sched_cls, XDP, raw tracepoint, syscall and a few more types
-        (not perf_event or kprobe). ``data_out`` gets room for ``data_in`` plus headroom.
+        (not perf_event or kprobe). ``data_out`` gets room for ``data_in`` plus headroom. Raw
+        tracepoint and syscall programs run once with ``ctx_in`` only: the kernel rejects a
+        ``repeat`` for them, so it is not sent.
         """
+        if self.spec.type in _RUN_ONCE_TYPES:
+            if repeat > 1:
+                raise ValueError(f"{self.spec._type_name()} programs cannot repeat a test run")
+            repeat = 0
         if data_out_size is None:
             data_out_size = len(data_in) + 256 if data_in else 0
         out = cmds.prog_test_run(

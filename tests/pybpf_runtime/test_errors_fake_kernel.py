@@ -164,3 +164,41 @@ def test_names_are_validated_and_truncated():
         MapSpec("bad-name", MapType.HASH, 4, 4)
     with pytest.raises(ValueError, match="letters, digits"):
         ProgramSpec("no spaces", ProgramType.KPROBE, b"")
+
+
+class MemlockKernel(ScriptedKernel):
+    """A kernel before 5.11 that charges BPF memory to RLIMIT_MEMLOCK, set low."""
+
+    def __init__(self):
+        super().__init__({Cmd.MAP_CREATE: self.create})
+        self.limits = (64 * 1024, 64 * 1024)
+        self.limit_at_create = None
+
+    def getrlimit(self, resource):
+        return self.limits
+
+    def setrlimit(self, resource, soft, hard):
+        self.limits = (soft, hard)
+
+    def create(self, attr):
+        self.limit_at_create = self.limits
+        return FAKE_FDS[0]
+
+
+def test_memlock_is_raised_before_the_first_map_on_old_kernels(monkeypatch):
+    from pybpf import syscall
+
+    monkeypatch.setattr(syscall, "kernel_release", lambda: (5, 4))
+    fake = MemlockKernel()
+    with use_kernel(fake):
+        MapSpec("m", MapType.HASH, 4, 4, 1).create().close()
+    assert fake.limit_at_create == (syscall.RLIM_INFINITY, syscall.RLIM_INFINITY)
+
+
+def test_eperm_on_old_kernels_names_cap_sys_admin_and_memlock(monkeypatch):
+    from pybpf import syscall
+
+    monkeypatch.setattr(syscall, "kernel_release", lambda: (5, 4))
+    err = MissingPrivilegesError("create map 'm'")
+    assert "CAP_SYS_ADMIN" in str(err)
+    assert "RLIMIT_MEMLOCK" in str(err)
