@@ -14,6 +14,7 @@ a return address or frame pointer of 0), and ``reason`` says why it stopped eith
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,6 +90,7 @@ class Unwinder:
         arch: Arch | None = None,
         max_frames: int = 256,
         max_memo: int = 65536,
+        max_processes: int = 1024,
     ) -> None:
         self.cache = cache if cache is not None else TableCache()
         self.arch = arch if arch is not None else host_arch()
@@ -98,7 +100,10 @@ class Unwinder:
         # object is held so its id stays unique while memoized. The pc -> row memo is the hot
         # path: a profile revisits the same few thousand pcs, and one dict lookup replaces the
         # mapping search, the address translation and the table's binary search.
-        self._resolved: dict[int, tuple[object, dict, dict[int, Row | None]]] = {}
+        # At most max_processes processes are memoized (least recently unwound dropped first), so
+        # an agent that never calls forget() stays bounded.
+        self._resolved: OrderedDict[int, tuple[object, dict, dict[int, Row | None]]] = OrderedDict()
+        self.max_processes = max_processes
         self.frames = 0
         self.samples = 0
 
@@ -151,6 +156,10 @@ class Unwinder:
         if held is None or held[0] is not mappings:
             held = (mappings, {}, {})
             self._resolved[key] = held
+            while len(self._resolved) > self.max_processes:
+                self._resolved.popitem(last=False)
+        elif len(self._resolved) > 1:
+            self._resolved.move_to_end(key)
         pc_rows = held[2]
         base = sp
         limit = len(stack) - 8

@@ -215,3 +215,12 @@ def test_garbage_stacks_end_cleanly(c_snapshots, data):
     result = Unwinder(max_frames=64).unwind((rip, snap.regs[1], rbp), bytes(stack), snap.mappings)
     assert result.reason in ALL_REASONS
     assert 1 <= len(result.addrs) <= 64
+
+
+def test_process_memo_is_bounded(c_snapshots):
+    snap, full = full_chain(c_snapshots)
+    unwinder = Unwinder(max_processes=2)
+    processes = [snap.mappings for _ in range(4)]  # four "processes" with the same layout
+    for mappings in processes:
+        assert unwinder.unwind(snap.regs, snap.stack, mappings) == full
+    assert list(unwinder._resolved) == [id(processes[2]), id(processes[3])]
