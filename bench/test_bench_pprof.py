@@ -8,6 +8,8 @@ inlined frame), 2 000 functions, 3 mappings, 3 labels per sample, two sample typ
 - encode: from an already built model, ours vs filling the upb message and serializing it.
 - parse: ours (decode + resolve + check_valid) vs upb ``ParseFromString`` + summing the values
   (upb parses lazily; touching the samples makes it do the work a reader needs).
+- OTLP encode: the same model as an ``ExportProfilesServiceRequest`` (one resource, one profile
+  per sample type, shared dictionary), ours vs filling opentelemetry-proto's upb classes.
 
 Run: python -m pytest bench/test_bench_pprof.py -p no:cacheprovider -s
 """
@@ -18,6 +20,7 @@ import pytest
 
 from pprof_encoder import Frame, parse
 from pprof_encoder.encode import StringTable
+from pprof_encoder.otlp import decode_request, profile_to_otlp
 from tests.pprof_encoder.oracles import build_realistic, profile_pb2, realistic_samples
 
 ROUNDS = 5
@@ -210,3 +213,109 @@ def test_upb_parse(benchmark, model):
     data = model.encode()
     assert record(benchmark, "upb parse", upb_parse, data) == model.total()
     report("ours parse", "upb parse")
+
+
+def upb_otlp_encode(p) -> bytes:
+    """The model as an ExportProfilesServiceRequest built with opentelemetry-proto (upb)."""
+    from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import (
+        ExportProfilesServiceRequest,
+    )
+
+    req = ExportProfilesServiceRequest()
+    d = req.dictionary
+    strings = StringTable()
+    for table in (
+        d.mapping_table,
+        d.location_table,
+        d.function_table,
+        d.link_table,
+        d.attribute_table,
+        d.stack_table,
+    ):
+        table.add()
+    attributes: dict[tuple, int] = {}
+
+    def attribute(key, value, unit="") -> int:
+        k = (key, value, unit)
+        i = attributes.get(k)
+        if i is None:
+            i = attributes[k] = len(d.attribute_table)
+            a = d.attribute_table.add(key_strindex=strings(key), unit_strindex=strings(unit))
+            if isinstance(value, str):
+                a.value.string_value = value
+            else:
+                a.value.int_value = value
+        return i
+
+    mappings = {}
+    for m in p.mappings:
+        mappings[m] = len(d.mapping_table)
+        x = d.mapping_table.add(
+            memory_start=m.start,
+            memory_limit=m.limit,
+            file_offset=m.offset,
+            filename_strindex=strings(m.filename),
+        )
+        if m.build_id:
+            x.attribute_indices.append(attribute("process.executable.build_id.gnu", m.build_id))
+    functions = {}
+    for f in p.functions:
+        functions[f] = len(d.function_table)
+        d.function_table.add(
+            name_strindex=strings(f.name),
+            system_name_strindex=strings(f.system_name),
+            filename_strindex=strings(f.filename),
+        )
+    locations = {}
+    for loc in p.locations:
+        locations[loc] = len(d.location_table)
+        x = d.location_table.add(
+            mapping_index=mappings[loc.mapping] if loc.mapping else 0, address=loc.address
+        )
+        for ln in loc.lines:
+            x.lines.add(function_index=functions[ln.function], line=ln.line)
+    stacks: dict[tuple, int] = {}
+    heads = []
+    for s in p.samples:
+        key = tuple(map(locations.__getitem__, s.locations))
+        i = stacks.get(key)
+        if i is None:
+            i = stacks[key] = len(d.stack_table)
+            d.stack_table.add().location_indices.extend(key)
+        attrs = [
+            attribute(lb.key, lb.num, lb.num_unit) if lb.is_num else attribute(lb.key, lb.str)
+            for lb in s.labels
+        ]
+        heads.append((i, attrs))
+    rp = req.resource_profiles.add()
+    rp.resource.attributes.add(key="service.name").value.string_value = "bench"
+    sp = rp.scope_profiles.add()
+    sp.scope.name = "pureprof"
+    for t, vt in enumerate(p.sample_type):
+        prof = sp.profiles.add(
+            time_unix_nano=p.time_nanos, duration_nano=p.duration_nanos, period=p.period
+        )
+        prof.sample_type.type_strindex = strings(vt.type)
+        prof.sample_type.unit_strindex = strings(vt.unit)
+        for (stack, attrs), s in zip(heads, p.samples, strict=True):
+            x = prof.samples.add(stack_index=stack)
+            x.attribute_indices.extend(attrs)
+            x.values.append(s.values[t])
+    d.string_table.extend(strings.strings)
+    return req.SerializeToString()
+
+
+def otlp_total(data: bytes) -> int:
+    [r] = decode_request(data)
+    return r.profiles[-1].total()
+
+
+def test_ours_otlp_encode(benchmark, model):
+    data = record(benchmark, "ours OTLP encode", lambda p: profile_to_otlp(p, {"a": 1}), model)
+    assert otlp_total(data) == model.total()
+
+
+def test_upb_otlp_encode(benchmark, model):
+    data = record(benchmark, "upb OTLP fill+serialize", upb_otlp_encode, model)
+    assert otlp_total(data) == model.total()
+    report("ours OTLP encode", "upb OTLP fill+serialize")

@@ -114,9 +114,13 @@ def encode_profile(p: Profile) -> bytes:
 
     small = encode_varint
     label_sets: dict[tuple[Label, ...], bytes] = {}
+    encoded_values: dict[tuple[int, ...], bytes] = {}
     for s in p.samples:
         locs = pack_varints([loc.id for loc in s.locations])
-        vals = pack_varints(s.values)
+        values = tuple(s.values)
+        vals = encoded_values.get(values)
+        if vals is None:  # count × period: few distinct value lists
+            vals = encoded_values[values] = pack_varints(values)
         body = _SAMPLE_LOCATIONS + small(len(locs)) + locs if locs else b""
         if vals:
             body += _SAMPLE_VALUES + small(len(vals)) + vals

@@ -206,10 +206,15 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
         sample_type = varint_field(1, d.strings(vt.type)) + varint_field(2, d.strings(vt.unit))
         parts = [len_field(1, sample_type)]
         small = encode_varint
+        encoded_values: dict[int, bytes] = {}  # count × period: few distinct values
         for head, s in zip(heads, p.samples, strict=True):
             # Zero values are written too: every OTLP sample carries one value per sample type.
-            value = small(s.values[t])
-            body = head + b"\x22" + small(len(value)) + value
+            value = s.values[t]
+            field = encoded_values.get(value)
+            if field is None:
+                encoded = small(value)
+                field = encoded_values[value] = b"\x22" + small(len(encoded)) + encoded
+            body = head + field
             parts.append(b"\x12" + small(len(body)) + body)
         parts.append(fixed64_field(3, p.time_nanos))
         parts.append(varint_field(4, p.duration_nanos))
