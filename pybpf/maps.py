@@ -215,7 +215,7 @@ class Map:
         self._value_stride = (spec.value_size + 7) & ~7 if self.per_cpu else spec.value_size
         self._value_buf_size = self._value_stride * self._ncpus
         self._value_buf = ffi.new("char[]", max(self._value_buf_size, 1))
-        self._key_buf = ffi.new("char[]", max(spec.key_size, 1))
+        self._has_batch = True  # until the kernel says otherwise for this map
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -385,22 +385,29 @@ class Map:
         return self._batch(delete=True)
 
     def _batch(self, delete: bool) -> list[tuple[Any, Any]]:
-        try:
-            raw = self._raw_batch(delete)
-        except BPFError as exc:
-            if exc.errno not in (errno_codes.EINVAL, errno_codes.EOPNOTSUPP, ENOTSUPP):
-                raise
-            raw = self._raw_fallback(delete)
+        raw: list[tuple[bytes, bytes]] = []
+        if self._has_batch:
+            try:
+                self._raw_batch(delete, raw)
+            except BPFError as exc:
+                if exc.errno not in (errno_codes.EINVAL, errno_codes.EOPNOTSUPP, ENOTSUPP):
+                    raise
+                # No batch support for this kernel or map type: remember, and walk instead.
+                # Elements a batch already removed stay in ``raw``; a plain lookup starts over.
+                self._has_batch = False
+                if not delete:
+                    raw.clear()
+        if not self._has_batch:
+            raw.extend(self._raw_fallback(delete))
         return [(self.decode_key(k), self.decode_value(v)) for k, v in raw]
 
-    def _raw_batch(self, delete: bool) -> list[tuple[bytes, bytes]]:
+    def _raw_batch(self, delete: bool, result: list[tuple[bytes, bytes]]) -> None:
         key_size, value_size = self.spec.key_size, self._value_buf_size
         count = min(self.BATCH_SIZE, max(self.spec.max_entries, 1))
         # The batch token is a u32 bucket index for hash maps and a key for arrays.
         token_size = max(key_size, 8)
         tokens = [ffi.new("char[]", token_size), ffi.new("char[]", token_size)]
         in_batch = None
-        result: list[tuple[bytes, bytes]] = []
         while True:
             keys = ffi.new("char[]", key_size * count)
             values = ffi.new("char[]", value_size * count)
@@ -424,7 +431,7 @@ class Map:
                     )
                 )
             if got.done:
-                return result
+                return
             tokens.reverse()
             in_batch = tokens[0]
 

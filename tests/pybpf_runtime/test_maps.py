@@ -201,9 +201,36 @@ def test_batch_falls_back_when_the_kernel_has_none(no_fd_leak):
         looked = m.lookup_batch()
         drained = m.lookup_and_delete_batch()
         left = list(m.keys())
-    assert Cmd.MAP_LOOKUP_AND_DELETE_BATCH in fake.calls
+    assert Cmd.MAP_LOOKUP_AND_DELETE_BATCH not in fake.calls  # no support: not asked again
+    assert fake.calls.count(Cmd.MAP_LOOKUP_BATCH) == 1
     assert len(looked) == 50 and sorted(drained) == sorted(looked)
     assert left == []
+
+
+def test_drain_that_loses_batch_support_midway_loses_nothing(monkeypatch, no_fd_leak):
+    from pybpf.maps import Map
+    from pybpf.syscall import Kernel
+
+    monkeypatch.setattr(Map, "BATCH_SIZE", 16)
+
+    class FailsOnSecondBatch(Kernel):
+        batches = 0
+
+        def bpf(self, cmd, attr, size):
+            if cmd == Cmd.MAP_LOOKUP_AND_DELETE_BATCH:
+                self.batches += 1
+                if self.batches > 1:
+                    raise OSError(errno.EINVAL, "no more batches")
+            return super().bpf(cmd, attr, size)
+
+    with MapSpec("midway", MapType.HASH, 4, 4, 256).create() as m:
+        for k in range(200):
+            m.update(k, k)
+        with use_kernel(FailsOnSecondBatch()):
+            drained = m.lookup_and_delete_batch()
+        assert list(m.keys()) == []
+    keys = [int.from_bytes(k, sys.byteorder) for k, _ in drained]
+    assert sorted(keys) == list(range(200))
 
 
 def test_per_cpu_values_are_one_per_possible_cpu(no_fd_leak):
