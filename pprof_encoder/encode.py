@@ -101,8 +101,8 @@ def _function(strings: StringTable, f: Function) -> bytes:
 def encode_profile(p: Profile) -> bytes:
     """Encode ``p`` as a ``perftools.profiles.Profile`` message (not compressed)."""
     strings = StringTable()
-    # Fields after string_table (7..15) hold string indices too: intern them in field order
-    # after everything else would make indices depend on the samples; intern them first.
+    # Fields 7..15 (after the string table) hold string indices too. The table is written
+    # before them, so their strings must be interned first.
     drop = strings(p.drop_frames)
     keep = strings(p.keep_frames)
     comments = [strings(c) for c in p.comments]
