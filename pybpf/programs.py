@@ -205,9 +205,9 @@ class ProgramSpec:
             try:
                 fd = self._load(raw, log_buf, size, level)
             except BPFError as exc:
-                # The log did not fit: grow it and verify again (kernels >= 6.4 keep the tail of a
-                # truncated log and return ENOSPC; older ones stop early). ENOSPC is only a log
-                # problem when the log is actually full.
+                # ENOSPC: the log did not fit. Grow it and verify again (kernels >= 6.4 verify to
+                # the end, keep the tail and answer ENOSPC even for a good program; older ones
+                # stop verifying when the buffer fills). At the maximum, report what we have.
                 log = ffi.string(log_buf).decode(errors="replace")
                 if exc.errno == errno_codes.ENOSPC and size < LOG_SIZE_MAX:
                     size *= 4
