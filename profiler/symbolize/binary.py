@@ -21,6 +21,7 @@ from .stats import SymbolizerStats
 SourceLines = tuple[tuple[str, str, int, bool], ...]
 
 MAX_CACHED_ADDRESSES = 1 << 18  # per binary; the cache is cleared when it grows past this
+MAX_PATHS = 8  # places remembered to read a binary from, until its symbols are loaded
 
 
 def _dwarf_class() -> type | None:
@@ -68,6 +69,16 @@ class Binary:
         self._dwarf_path: str | None = None  # DWARF to open on the first lookup
         self.symbol_source = ""
         self._cache: dict[int, SourceLines] = {}
+
+    def add_paths(self, paths: list[str]) -> None:
+        """More places to read this binary from (another process maps the same build id).
+
+        Newest first: the process that just mapped it is the likeliest to still be alive.
+        """
+        if self._loaded:
+            return
+        fresh = [p for p in paths if p not in self._paths]
+        self._paths = (fresh + self._paths)[:MAX_PATHS]
 
     @property
     def loaded(self) -> bool:

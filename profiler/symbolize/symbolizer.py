@@ -84,18 +84,21 @@ class Symbolizer:
     def snapshot(self, pid: int, *, load_symbols: bool = True) -> bool:
         """Record ``pid``'s mappings now, so its addresses symbolize after it exits.
 
-        With ``load_symbols`` the symbol tables of its binaries are loaded now too (each distinct
-        build id once), so nothing depends on the process's files later. Returns ``False`` (and
+        Its binaries are identified now (build id, program headers); with ``load_symbols`` their
+        symbol tables are loaded now too (each distinct build id once), so nothing depends on the
+        process's files later. Returns ``False`` (and
         keeps any earlier snapshot) if the process is already gone.
         """
         proc = self._take(pid)
         if proc is None:
             return False
-        if load_symbols:
-            for i in range(len(proc.mappings)):
-                binary = self._binary_for(proc, i)
-                if binary is not None:
-                    binary.load()
+        # Identify every binary now (ELF headers and build id: a few small reads, once per
+        # file): after the process exits its files may be unreachable, but another copy of the
+        # same build can still be read.
+        for i in range(len(proc.mappings)):
+            binary = self._binary_for(proc, i)
+            if binary is not None and load_symbols:
+                binary.load()
         return True
 
     def forget(self, pid: int) -> None:
@@ -365,6 +368,8 @@ class Symbolizer:
                     binary = self._by_build_id.get(elf.build_id) if elf.build_id else None
                     if binary is None:
                         binary = self._new_binary(elf, candidates[n:], mapping.path, proc.root)
+                    else:  # the same build at another path (another container, a copy)
+                        binary.add_paths(candidates[n:])
                 if path == map_files:  # gone with the process: read the symbols while we can
                     binary.load()
                 self._by_file[key] = binary

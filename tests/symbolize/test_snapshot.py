@@ -122,3 +122,18 @@ def test_snapshot_of_a_zombie_keeps_the_live_mappings(debug_program, tmp_path, n
         # An address in no mapping does not replace the snapshot with the zombie's empty one.
         assert sym.user_frames(prog.pid, 8)[0].kind == UNKNOWN
         assert sym.user_frames(prog.pid, prog.addresses["beta"])[-1].function == "beta"
+
+
+def test_same_build_at_another_path_is_read_from_there(debug_program, tmp_path, no_fd_leak):
+    # Two copies of one build (one build id), e.g. the same image in two containers. The first
+    # copy is gone before any symbol is needed: the second copy's path must be used.
+    first = copy_binary(debug_program["full"], tmp_path / "first")
+    second = copy_binary(debug_program["full"], tmp_path / "second")
+    with running(first) as one, running(second) as two, Symbolizer() as sym:
+        assert sym.snapshot(one.pid, load_symbols=False)
+        one.finish()
+        first.unlink()
+        assert sym.snapshot(two.pid, load_symbols=False)
+        assert sym.user_frames(two.pid, two.addresses["alpha"])[-1].function == "alpha"
+        # The exited first process shares the build: its addresses are named too.
+        assert sym.user_frames(one.pid, one.addresses["beta"])[-1].function == "beta"
