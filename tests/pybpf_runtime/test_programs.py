@@ -200,3 +200,10 @@ def test_expected_attach_type_is_passed_at_load(no_fd_leak):
     with pytest.raises(BPFError) as info:
         ProgramSpec("connect4", ProgramType.CGROUP_SOCK_ADDR, returns(1)).load()
     assert info.value.errno == errno.EINVAL
+
+
+def test_a_good_program_with_a_too_small_log_loads_after_growing_it(monkeypatch, no_fd_leak):
+    monkeypatch.setattr(programs, "LOG_SIZE_START", 16)
+    with ProgramSpec("grown", ProgramType.SOCKET_FILTER, returns(0)).load(log_level=2) as p:
+        assert p.verifier_log.rstrip().splitlines()[-1].startswith("processed")
+        assert len(p.verifier_log) > 16
