@@ -45,11 +45,12 @@ def _gunzip(data: bytes) -> bytes:
 
 
 def _looks_folded(data: bytes) -> bool:
-    try:
-        head = data[:4096].decode()
-    except UnicodeDecodeError:
-        return False
-    lines = [ln for ln in head.splitlines()[:-1] or head.splitlines() if ln.strip()]
+    """Whether the first 4 KiB read as folded lines (the last, maybe cut, line aside)."""
+    # "replace": the 4 KiB cut may split a UTF-8 character; only the counts matter here.
+    head = data[:4096].decode(errors="replace").splitlines()
+    if len(data) > 4096:
+        head = head[:-1]
+    lines = [ln for ln in head if ln.strip() and not ln.startswith("#")]
     return bool(lines) and all(ln.rpartition(" ")[2].lstrip("-").isdigit() for ln in lines)
 
 

@@ -93,6 +93,9 @@ def test_format_guessing():
     assert format_from_name("-") is None
     data = "".join(folded_lines(20)).encode()
     assert load(data).total() == folded_total(folded_lines(20))
+    # Non-ASCII names across the 4 KiB guessing window, and a comment line.
+    lines = ["# from perf script\n"] + [f"main;函数_{i} {i}\n" for i in range(1, 600)]
+    assert load("".join(lines).encode()).total() == folded_total(lines[1:])
 
 
 def test_top_table_flat_and_cumulative():
