@@ -255,3 +255,21 @@ def test_a_raising_callback_consumes_its_record_only():
     got = []
     assert reader.read(lambda cpu, raw: got.append(raw)) == 1
     assert got == [b"c" * 4]
+
+
+@pytest.mark.bpf
+def test_each_cpu_has_its_own_ring(no_fd_leak):
+    from pybpf.perf_event import online_cpus
+
+    by_cpu: dict[int, int] = {}
+
+    def count(cpu: int, _raw: bytes) -> None:
+        by_cpu[cpu] = by_cpu.get(cpu, 0) + 1
+
+    with emitter(MapType.PERF_EVENT_ARRAY) as (sink, emit):
+        with pbuf.PerfBuffer(sink, count) as buf:
+            for n, cpu in enumerate(online_cpus(), start=1):
+                with pinned_to(cpu):
+                    emit(n)  # a different number per CPU, so the rings cannot be confused
+            buf.consume()
+    assert by_cpu == {cpu: n for n, cpu in enumerate(online_cpus(), start=1)}
