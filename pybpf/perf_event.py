@@ -220,7 +220,8 @@ def _paranoid_level() -> str:
         return "unknown"
 
 
-def _describe(pid: int, cpu: int, cgroup: str | None) -> str:
+def describe_target(pid: int, cpu: int, cgroup: str | None) -> str:
+    """What an event watches, for messages: ``"cpu 0"``, ``"pid 42"``, ``"cgroup X on cpu 1"``."""
     if cgroup is not None:
         return f"cgroup {cgroup} on cpu {cpu}"
     if pid == -1:
@@ -441,7 +442,7 @@ def open_cpu_clock(
     )
     rate = f" at {freq} Hz" if freq else (f" every {period} ns" if period else "")
     cgroup_text = None if cgroup is None else os.fspath(cgroup)
-    description = f"cpu-clock{rate} for {_describe(pid, cpu, cgroup_text)}"
+    description = f"cpu-clock{rate} for {describe_target(pid, cpu, cgroup_text)}"
     if cgroup is None:
         return open_perf_event(attr, pid=pid, cpu=cpu, description=description)
     try:
@@ -512,5 +513,5 @@ def open_tracepoint(category_name: str, *, cpu: int = 0, pid: int = -1) -> PerfE
         attr,
         pid=pid,
         cpu=cpu,
-        description=f"tracepoint {category_name} ({_describe(pid, cpu, None)})",
+        description=f"tracepoint {category_name} ({describe_target(pid, cpu, None)})",
     )

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .perf_event import PerfEvent, _describe, ffi, new_attr, open_perf_event
+from .perf_event import PerfEvent, describe_target, ffi, new_attr, open_perf_event
 
 UPROBE_PMU = Path("/sys/bus/event_source/devices/uprobe")
 
@@ -103,6 +103,5 @@ def open_uprobe(
     attr.probe_offset = offset
     kind = "uretprobe" if retprobe else "uprobe"
     where = symbol if symbol is not None else f"{offset:#x}"
-    return open_perf_event(
-        attr, pid=pid, cpu=cpu, description=f"{kind} {path}:{where} ({_describe(pid, cpu, None)})"
-    )
+    description = f"{kind} {path}:{where} ({describe_target(pid, cpu, None)})"
+    return open_perf_event(attr, pid=pid, cpu=cpu, description=description)
