@@ -59,6 +59,8 @@ func main() {
 def _go_build(src_dir, out, *flags):
     go = require_tool("go")
     env = {**os.environ, "GO111MODULE": "off", "CGO_ENABLED": "0"}
+    if "HOME" not in env and "GOCACHE" not in env:  # go needs somewhere for its build cache
+        env["GOCACHE"] = str(src_dir / "gocache")
     done = subprocess.run(
         [go, "build", *flags, "-o", str(out), str(src_dir / "prog.go")],
         capture_output=True,
