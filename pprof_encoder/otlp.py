@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .encode import StringTable
 from .gc_pause import paused_gc
 from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
+from .validate import check_valid
 from .wire import (
     FIXED64,
     LEN,
@@ -604,6 +605,8 @@ def _decode_request(buf: bytes) -> list[ResourceProfiles]:
                 for vx, vy in _ranges(scope, 2, "InstrumentationScope.version"):
                     r.scope_version = text(buf, vx, vy, "InstrumentationScope.version")
             for px, py in _ranges(sp, 2, "ScopeProfiles.profiles"):
-                r.profiles.append(_decode_profile(buf, px, py, d))
+                profile = _decode_profile(buf, px, py, d)
+                check_valid(profile)
+                r.profiles.append(profile)
         out.append(r)
     return out

@@ -51,16 +51,17 @@ def check_valid(p: Profile) -> None:
                 raise InvalidProfileError(
                     f"location {loc.id} references function {fn.id}, which is not in the profile"
                 )
+    in_table = set(locations.values())  # Locations hash by identity
     seen_label_sets: set[int] = set()
     for i, s in enumerate(p.samples):
         if len(s.values) != n_types:
             raise InvalidProfileError(
                 f"sample {i} has {len(s.values)} values but the profile has {n_types} sample types"
             )
-        for loc in s.locations:
-            if loc is None or locations.get(loc.id) is not loc:
-                where = "a missing location" if loc is None else f"location {loc.id}"
-                raise InvalidProfileError(f"sample {i} references {where}, not in the profile")
+        if not in_table.issuperset(s.locations):
+            loc = next(loc for loc in s.locations if loc not in in_table)
+            where = "a missing location" if loc is None else f"location {loc.id}"
+            raise InvalidProfileError(f"sample {i} references {where}, not in the profile")
         # Label tuples are shared between samples: check each distinct one once.
         if s.labels and id(s.labels) not in seen_label_sets:
             seen_label_sets.add(id(s.labels))
