@@ -63,6 +63,7 @@ DATA_TAIL_OFFSET = 1032
 DATA_OFFSET_OFFSET = 1040
 DATA_SIZE_OFFSET = 1048
 
+PERF_EVENT_ARRAY_MAP_TYPE = 4  # BPF_MAP_TYPE_PERF_EVENT_ARRAY
 PERF_RECORD_LOST = 2
 PERF_RECORD_SAMPLE = 9
 HEADER = struct.Struct("=IHH")  # struct perf_event_header
@@ -148,6 +149,20 @@ class PerfRing:
         return samples
 
 
+def _check_map(perf_map: object, cpus: list[int]) -> None:
+    """Fail early, naming the problem, when the map cannot hold one event per CPU."""
+    spec = getattr(perf_map, "spec", None)
+    if spec is None:
+        return
+    if int(spec.type) != PERF_EVENT_ARRAY_MAP_TYPE:
+        raise ValueError(f"map {perf_map.name!r} is not a PERF_EVENT_ARRAY (type {spec.type})")
+    if cpus and spec.max_entries <= max(cpus):
+        raise ValueError(
+            f"map {perf_map.name!r} has {spec.max_entries} entries but CPU {max(cpus)} needs "
+            "a slot: give it max_entries = the number of possible CPUs"
+        )
+
+
 class PerfBuffer:
     """Per-CPU perf rings fed by a ``PERF_EVENT_ARRAY`` map, read with :meth:`poll`.
 
@@ -172,6 +187,8 @@ class PerfBuffer:
     ) -> None:
         if pages <= 0 or pages & (pages - 1):
             raise ValueError(f"pages must be a power of two, got {pages}")
+        cpus = online_cpus() if cpus is None else list(cpus)
+        _check_map(perf_map, cpus)
         self.callback = callback
         self.lost_callback = lost_callback
         self.pages = pages
@@ -183,7 +200,7 @@ class PerfBuffer:
         self._closed = False
         self._epoll = select.epoll()
         try:
-            for cpu in online_cpus() if cpus is None else cpus:
+            for cpu in cpus:
                 self._open_cpu(cpu, wakeup_events, watermark_bytes)
         except BaseException:
             self.close()

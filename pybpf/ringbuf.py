@@ -34,6 +34,7 @@ PAGE_SIZE = mmap.PAGESIZE
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HEADER_SIZE = 8  # BPF_RINGBUF_HDR_SZ
+RINGBUF_MAP_TYPE = 27  # BPF_MAP_TYPE_RINGBUF
 
 
 class RingReader:
@@ -98,6 +99,8 @@ class RingBuffer:
     """
 
     def __init__(self, ring_map: object, callback: Callable[[bytes], None] | None = None) -> None:
+        if int(ring_map.spec.type) != RINGBUF_MAP_TYPE:
+            raise ValueError(f"map {ring_map.name!r} is not a RINGBUF (type {ring_map.spec.type})")
         self.callback = callback
         size = ring_map.spec.max_entries
         self._map = ring_map

@@ -273,3 +273,15 @@ def test_each_cpu_has_its_own_ring(no_fd_leak):
                     emit(n)  # a different number per CPU, so the rings cannot be confused
             buf.consume()
     assert by_cpu == {cpu: n for n, cpu in enumerate(online_cpus(), start=1)}
+
+
+@pytest.mark.bpf
+def test_wrong_map_is_named(no_fd_leak):
+    from pybpf.maps import MapSpec
+
+    with MapSpec("not_perf", MapType.ARRAY, 4, 4, 4).create() as array:
+        with pytest.raises(ValueError, match="not a PERF_EVENT_ARRAY"):
+            pbuf.PerfBuffer(array, None)
+    with MapSpec("small", MapType.PERF_EVENT_ARRAY, 4, 4, 1).create() as small:
+        with pytest.raises(ValueError, match="CPU 1 needs a slot"):
+            pbuf.PerfBuffer(small, None, cpus=[0, 1])

@@ -199,3 +199,10 @@ def test_a_raising_callback_consumes_its_record_only():
     got = []
     assert reader.read(got.append) == 1
     assert got == [b"c"]
+
+
+@pytest.mark.bpf
+def test_wrong_map_is_named(no_fd_leak):
+    with MapSpec("not_ring", MapType.ARRAY, 4, 4, 4).create() as array:
+        with pytest.raises(ValueError, match="not a RINGBUF"):
+            ringbuf.RingBuffer(array)
