@@ -41,6 +41,8 @@ class Pipeline:
     thread_name: Callable[[int, int], str] = lambda pid, tid: ""
     transforms: list[FrameTransform] = field(default_factory=list)
     stats: PipelineStats = field(default_factory=PipelineStats)
+    max_cached_stacks: int = 20000
+    _cache: dict[tuple, list[Frame]] = field(default_factory=dict, repr=False)
 
     def frames_of(self, sample: RawSample) -> list[Frame]:
         """The symbolized stack of ``sample``, leaf first: kernel frames, then user frames."""
@@ -57,6 +59,24 @@ class Pipeline:
             frames.extend(sym.user_frames(sample.pid, addr if exact else addr - 1))
         return frames
 
+    def _frames(self, sample: RawSample, thread: str) -> list[Frame]:
+        """Symbolized and transformed frames, cached: the same stacks recur every interval."""
+        key = (sample.pid, thread, sample.user_stack, sample.kernel_stack)
+        frames = self._cache.get(key)
+        if frames is None:
+            if len(self._cache) >= self.max_cached_stacks:
+                self._cache.clear()  # bounded memory; also drops stacks of processes now gone
+            frames = self.frames_of(sample)
+            for transform in self.transforms:
+                frames = transform(frames, thread)
+            self._cache[key] = frames
+        return frames
+
+    def forget_process(self, pid: int) -> None:
+        """Drop cached stacks of ``pid`` (it exec'd or exited and its pid may be reused)."""
+        for key in [k for k in self._cache if k[0] == pid]:
+            del self._cache[key]
+
     def run(self, samples: Iterable[RawSample]) -> list[SymbolizedSample]:
         """Symbolize ``samples``; equal stacks with equal labels are merged."""
         merged: dict[tuple, list] = {}
@@ -67,9 +87,7 @@ class Pipeline:
             if not sample.user_stack and not sample.kernel_stack:
                 st.empty_stacks += sample.count
             thread = self.thread_name(sample.pid, sample.tid) or sample.comm
-            frames = self.frames_of(sample)
-            for transform in self.transforms:
-                frames = transform(frames, thread)
+            frames = self._frames(sample, thread)
             st.frames += len(frames)
             st.unsymbolized_frames += sum(1 for f in frames if f.function.startswith("["))
             labels = self.labels(sample, thread)

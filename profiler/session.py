@@ -144,7 +144,8 @@ class Session:
         snapshot = getattr(self.symbolizer, "snapshot", None)
         if snapshot is not None and pid > 0:
             try:
-                snapshot(pid)
+                # Mappings only: symbol tables load when an address of the binary is first seen.
+                snapshot(pid, load_symbols=False)
             except OSError:
                 pass  # already gone: its samples stay, with module+offset frames
 

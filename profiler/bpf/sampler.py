@@ -62,6 +62,8 @@ class Sampler:
         self._stack = contextlib.ExitStack()
         self._active = 0
         self._closed = False
+        # Per set of maps: stack id -> addresses, valid until that set's stack map is cleared.
+        self._stack_ids: tuple[dict[int, tuple[int, ...]], ...] = ({}, {})
         self.stats = DrainStats()
         try:
             self._open()
@@ -146,14 +148,20 @@ class Sampler:
         return self.stats
 
     def drain(self) -> list[RawSample]:
-        """Flip to the other set of maps, then read and clear the set that was active."""
+        """Flip to the other set of maps, then read the set that was active.
+
+        Counts are read and deleted. Stack-trace maps are kept across intervals, with their ids
+        cached here, because the same stacks come back interval after interval (a cache hit costs
+        no syscall). A set's stack map is cleared (while it is idle) once it is half full, and
+        its cache with it.
+        """
         idle = self._active
         self._active ^= 1
         self.control.update(struct.pack("<I", 0), struct.pack("<I", self._active))
         time.sleep(FLIP_GRACE_S)
         counts, stacks = self.counts[idle], self.stacks[idle]
         entries = counts.lookup_and_delete_batch()
-        cache: dict[int, tuple[int, ...]] = {}
+        cache = self._stack_ids[idle]
 
         def stack(stack_id: int) -> tuple[int, ...]:
             if stack_id < 0:
@@ -166,24 +174,33 @@ class Sampler:
             return found
 
         samples = []
+        comms: dict[bytes, str] = {}
         for key, value in entries:
             tgid, tid, ustack, kstack, comm = _KEY.unpack(bytes(key))
-            count = _U64.unpack_from(bytes(value))[0]
+            name = comms.get(comm)
+            if name is None:
+                name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
             samples.append(
                 RawSample(
                     pid=tgid,
                     tid=tid,
-                    comm=comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
+                    comm=name,
                     user_stack=stack(ustack),
                     kernel_stack=stack(kstack),
-                    count=count,
+                    count=_U64.unpack_from(bytes(value))[0],
                 )
             )
-        # Clear the idle stack map so it has room next time (stack ids are per interval).
+        if len(cache) > self.options.stack_map_size // 2:
+            self._clear_stacks(idle)
+        return samples
+
+    def _clear_stacks(self, which: int) -> None:
+        """Empty an idle set's stack-trace map and forget its cached ids."""
+        stacks = self.stacks[which]
         for stack_id in list(stacks.keys()):
             with contextlib.suppress(KeyError, OSError):
                 stacks.delete(stack_id)
-        return samples
+        self._stack_ids[which].clear()
 
     def close(self) -> None:
         """Detach and close everything, exactly once."""
