@@ -1,0 +1,94 @@
+"""Loading and checking Kubernetes manifests in tests: YAML documents, schema validation, and
+the facts about the agent's container that both the raw manifests and the Helm chart must keep."""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEPLOY = os.path.join(ROOT, "deploy")
+KUBERNETES_VERSION = "1.30.0"  # kubernetes-validate ships schemas for 1.25 ... 1.37
+
+# What the agent needs to read or do on a node, whatever the install path.
+REQUIRED_CAPABILITIES = {"BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE", "SYSLOG", "SYS_PTRACE"}
+
+
+def load_documents(text: str) -> list[dict]:
+    """The non-empty YAML documents of ``text``."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def validate(doc: dict) -> str:
+    """Validate one object against the Kubernetes schema (strict: unknown fields are errors)."""
+    import kubernetes_validate
+
+    return kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def daemonset_of(docs: list[dict]) -> dict:
+    """The one DaemonSet among ``docs``."""
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    return ds
+
+
+def agent_container(ds: dict) -> dict:
+    """The agent container of a DaemonSet."""
+    (container,) = ds["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_names(container: dict) -> list[str]:
+    """Names of the container's explicit environment variables."""
+    return [e["name"] for e in container.get("env", [])]
+
+
+def agent_reads_env(name: str) -> bool:
+    """Whether ``python -m profiler agent`` reads environment variable ``name``."""
+    import profiler.agent
+
+    return f'"{name}"' in inspect.getsource(profiler.agent)
+
+
+def check_agent_container(ds: dict) -> None:
+    """Assertions every agent DaemonSet must pass (raw manifest or rendered chart)."""
+    pod = ds["spec"]["template"]["spec"]
+    assert pod["hostPID"] is True
+    assert any(t.get("operator") == "Exists" and "key" not in t for t in pod["tolerations"]), (
+        "no toleration that matches every taint: the agent would skip tainted nodes"
+    )
+    container = agent_container(ds)
+    sc = container["securityContext"]
+    if not sc.get("privileged"):
+        added = set(sc["capabilities"]["add"])
+        assert REQUIRED_CAPABILITIES <= added, REQUIRED_CAPABILITIES - added
+    else:
+        assert "capabilities" not in sc
+    requests = container["resources"]["requests"]
+    assert (requests["cpu"], requests["memory"]) == ("100m", "128Mi")
+    assert container["resources"]["limits"]
+    downward = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in container["env"]
+        if "fieldRef" in e.get("valueFrom", {})
+    }
+    assert downward == {
+        "NODE_NAME": "spec.nodeName",
+        "POD_NAME": "metadata.name",
+        "POD_NAMESPACE": "metadata.namespace",
+    }
+    for name in env_names(container):
+        assert agent_reads_env(name), f"the agent reads no environment variable {name}"
+    # Writable state lives on volumes: the status file and the spill directory.
+    values = {e["name"]: e.get("value") for e in container["env"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for name in ("STATUS_FILE", "SPILL_DIR"):
+        path = values[name]
+        mount = next(m for p, m in mounts.items() if path == p or path.startswith(p + "/"))
+        assert not mount.get("readOnly"), name
+        assert "emptyDir" in volumes[mount["name"]], name
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["exec"]["command"][0] == "python"
