@@ -33,7 +33,7 @@ from profiler.unwind.elf_binary import read_elf_unwind_info
 from profiler.unwind.lazy_table import LazyUnwindTable
 from tests.unwind.perf_data import read_perf_data
 from tests.unwind.snapshots import load_snapshot
-from tests.unwind.workload_build import build_c, take_snapshots
+from tests.unwind.workload_build import build_c, build_rust, take_snapshots
 
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -186,4 +186,27 @@ def test_against_perf_script(benchmark, workload):
         f"ours first pass incl. table builds {cold:.3f} s; "
         f"perf script -F ip {perf_cpu:.3f} s CPU / {perf_wall:.3f} s wall "
         f"= {perf_cpu / n * 1e6:.1f} µs/sample; ours/perf (CPU) = {ours / perf_cpu:.2f}"
+    )
+
+
+def test_stack_bytes_needed(benchmark, tmp_path):
+    """How much stack a complete walk needs (``UnwindResult.stack_used``): sizes the copy the
+    sampler must take. Rust's std sort keeps a 4 KiB scratch buffer on the stack."""
+    exe = build_rust(tmp_path)
+    snaps = take_snapshots(exe, tmp_path / "snaps", "12")
+    loaded = [load_snapshot(snaps, p.stem) for p in sorted(snaps.glob("*.snap"))]
+    unwinder = Unwinder()
+    pairs = [(s, s.mappings) for s in loaded]
+
+    def walk_all():
+        return [unwinder.unwind(s.regs, s.stack, m) for s, m in pairs]
+
+    results = benchmark.pedantic(walk_all, rounds=3, iterations=1)
+    used = sorted(r.stack_used for r in results)
+    complete = sum(not r.truncated for r in results)
+    frames = sum(len(r.addrs) for r in results) / len(results)
+    print(
+        f"\nRust release snapshots: {len(used)}, complete {complete}, {frames:.1f} frames avg, "
+        f"{benchmark.stats.stats.min / len(used) * 1e6:.1f} µs/sample warm; stack needed: "
+        f"median {used[len(used) // 2]} B, p95 {used[int(len(used) * 0.95)]} B, max {used[-1]} B"
     )

@@ -61,6 +61,9 @@ class UnwindResult:
     reason: str
     signal_frames: int = 0  # signal trampolines (``__restore_rt``) stepped through
     fp_frames: int = 0  # frames stepped with the frame-pointer fallback
+    # Bytes from the sampled sp to the outermost CFA reached: how much of a stack copy this walk
+    # needed (sizes the copy the sampler takes; perf takes 8 KiB by default).
+    stack_used: int = 0
 
 
 def _regs_tuple(regs: dict | tuple | list) -> tuple[int, int, int, int]:
@@ -273,6 +276,7 @@ class Unwinder:
             reason=reason,
             signal_frames=signals,
             fp_frames=fp_steps,
+            stack_used=max(0, sp - base) if sp - base <= limit + 8 else len(stack),
         )
 
 

@@ -96,3 +96,16 @@ def test_same_addresses_as_frame_pointer_walk(c_snapshots):
         rbp = struct.unpack_from("<Q", snap.stack, rbp - rsp)[0]
         chain.append(ra)
     assert list(result.addrs[:5]) == chain
+
+
+@pytest.mark.parametrize("scenario", list(EXPECTED))
+def test_stack_used_is_the_copy_the_walk_needs(c_snapshots, scenario):
+    _, directory = c_snapshots["omit_fp"]
+    snap = load_snapshot(directory, scenario)
+    mappings = snap.mappings
+    full = Unwinder().unwind(snap.regs, snap.stack, mappings)
+    assert 0 < full.stack_used <= len(snap.stack)
+    exact = Unwinder().unwind(snap.regs, snap.stack[: full.stack_used], mappings)
+    assert exact.addrs == full.addrs and not exact.truncated
+    short = Unwinder().unwind(snap.regs, snap.stack[: full.stack_used - 8], mappings)
+    assert short.truncated and len(short.addrs) < len(full.addrs)
