@@ -15,6 +15,7 @@ from .debug_files import DebugFileFinder
 from .elf_file import AddressSpace, ElfFile, NotElfError
 from .elf_symbols import SymbolTable
 from .go_pclntab import go_symbol_table
+from .plt import PltTable, plt_table
 from .stats import SymbolizerStats
 
 # A symbolized address: (function, file, line, inlined) tuples innermost first; empty if unknown.
@@ -22,6 +23,16 @@ SourceLines = tuple[tuple[str, str, int, bool], ...]
 
 MAX_CACHED_ADDRESSES = 1 << 18  # per binary; the cache is cleared when it grows past this
 MAX_PATHS = 8  # places remembered to read a binary from, until its symbols are loaded
+
+
+def _namer(table: SymbolTable | None) -> Callable[[int], str | None]:
+    """``vaddr -> name`` through ``table`` (for naming IFUNC PLT stubs by their resolver)."""
+
+    def name(vaddr: int) -> str | None:
+        found = table.lookup(vaddr) if table is not None else None
+        return found[0] if found is not None and found[1] == vaddr else None
+
+    return name
 
 
 def _dwarf_class() -> type | None:
@@ -66,6 +77,7 @@ class Binary:
         self.symbols: SymbolTable | None = None
         self.debug_file: str | None = None
         self.dwarf: object | None = None
+        self._plt: PltTable | None = None
         self._dwarf_path: str | None = None  # DWARF to open on the first lookup
         self.symbol_source = ""
         self._cache: dict[int, SourceLines] = {}
@@ -150,6 +162,7 @@ class Binary:
                     if table is None or table.source != ".symtab":
                         # A stripped Go binary still names every function in its pc-line table.
                         table = go_symbol_table(elf) or table
+                    self._plt = plt_table(elf, _namer(table))
                     return path, table
             except (OSError, NotElfError):
                 continue
@@ -194,6 +207,10 @@ class Binary:
 
     def _symbolize(self, vaddr: int) -> SourceLines:
         symbol = self.symbols.lookup(vaddr) if self.symbols is not None else None
+        if symbol is None and self._plt is not None:
+            stub = self._plt.lookup(vaddr)
+            if stub is not None:
+                return ((self._demangle(stub[0].removesuffix("@plt")) + "@plt", "", 0, False),)
         name = self._demangle(symbol[0]) if symbol is not None else ""
         source = ()
         if self.dwarf is not None:
