@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -308,3 +309,23 @@ def test_debug_frame_fde_list_matches_pyelftools(c_snapshots):
     (section,) = [s for s in info.cfi if s.name == ".debug_frame"]
     ours = {(f.pc_begin, f.pc_end) for f in parse_cfi(section.data, section.addr, eh_frame=False)}
     assert ours and ours == pyelftools_fde_ranges(str(exe), eh=False)
+
+
+def test_go_compressed_debug_frame_matches_readelf(tmp_path):
+    """Go writes its CFI only to a zlib-compressed (SHF_COMPRESSED) ``.debug_frame``."""
+    go = require_tool("go")
+    (tmp_path / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hi") }\n'
+    )
+    env = {**os.environ, "GOCACHE": str(tmp_path / "cache"), "GOPATH": str(tmp_path / "gopath")}
+    exe = tmp_path / "hello"
+    subprocess.run(
+        [go, "build", "-o", str(exe), "main.go"],
+        cwd=tmp_path,
+        env={**env, "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
+        check=True,
+        capture_output=True,
+    )
+    info = read_elf_unwind_info(str(exe))
+    assert [s.name for s in info.cfi] == [".debug_frame"]
+    assert check_against_readelf(str(exe)) > 1000
