@@ -36,6 +36,7 @@ class ProcessSnapshot:
         "binaries",
         "exited",
         "frames",
+        "is_refresh",
         "mappings",
         "namespace_pid",
         "pid",
@@ -56,6 +57,7 @@ class ProcessSnapshot:
         self.namespace_pid = namespace_pid(pid, proc)
         self.taken_at = time.monotonic()
         self.exited = False
+        self.is_refresh = False  # taken because an address fell outside an earlier snapshot
         self.frames: dict[int, tuple] = {}
         self.unknown_at: dict[int, float] = {}  # key -> when it was last found unknown
 

@@ -202,10 +202,13 @@ class Symbolizer:
         """Frames for ``lookup`` in ``pid`` (re-reading its maps if ``lookup`` is in none)."""
         index = proc.find(lookup) if proc is not None else None
         if index is None and proc is not None and not proc.exited:
-            if time.monotonic() - proc.taken_at >= self.refresh_interval:
+            # The first miss after a snapshot re-reads the maps at once (a snapshot taken at exec
+            # time has no libraries yet); later ones at most once per refresh_interval.
+            if not proc.is_refresh or time.monotonic() - proc.taken_at >= self.refresh_interval:
                 self.stats.snapshot_refreshes += 1
                 fresh = self._take(pid)
-                if fresh is not None:
+                if fresh is not None and fresh is not proc:
+                    fresh.is_refresh = True
                     proc = fresh
                     index = proc.find(lookup)
         if index is None or proc is None:
