@@ -103,7 +103,10 @@ class Binary:
         return file_offset if vaddr is None else vaddr
 
     def load(self) -> None:
-        """Load symbols now: ``.symtab``, else the debug file's, else ``.dynsym``; then DWARF."""
+        """Load symbols now: ``.symtab``/``.gopclntab``, else the debug file's, else ``.dynsym``.
+
+        The DWARF to use is chosen here and opened on the first lookup.
+        """
         if self._loaded:
             return
         self._loaded = True
