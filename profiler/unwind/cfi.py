@@ -156,10 +156,8 @@ def read_encoded(
         value += section_addr + start
     elif application != 0:
         raise CfiError(f"unsupported pointer application {encoding:#x} at offset {start:#x}")
-    if encoding & PE_INDIRECT:
-        # The value is the address of the pointer (only used for personality routines, which
-        # we skip): callers never need it resolved.
-        pass
+    # PE_INDIRECT (the value is the address of the pointer) only appears on personality
+    # routines, which we skip: nothing here needs it dereferenced.
     return value & 0xFFFFFFFFFFFFFFFF, pos
 
 

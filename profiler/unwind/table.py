@@ -32,7 +32,6 @@ REG_FP = 1
 
 Row = tuple[int, int, int, int, int, int, int, int, int]
 NO_INFO: Row = (CFA_NONE, 0, 0, 0, 0, 0, 0, 0, 0)
-_UNSUPPORTED_REG = (R_UNSUPPORTED, 0, 0)
 
 # pc, cfa_kind, cfa_reg, ra_kind, fp_kind, aux, signal, 2 pad, cfa_off, ra_off, fp_off, 4 pad.
 PACKED_ROW = struct.Struct("<QBBBBBBxxiiixxxx")
