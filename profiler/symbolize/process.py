@@ -8,7 +8,7 @@ from array import array
 
 from .proc_maps import Mapping, read_maps
 
-MAX_CACHED_ADDRESSES = 1 << 16  # per process; the cache is cleared when it grows past this
+MAX_CACHED_ADDRESSES = 1 << 14  # per process; the cache is cleared when it grows past this
 
 
 def namespace_pid(pid: int, proc: str = "/proc") -> int | None:

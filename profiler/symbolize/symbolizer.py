@@ -43,7 +43,8 @@ class Symbolizer:
     outside every known mapping makes us re-read ``/proc/PID/maps`` (dlopen, JIT).
     ``kernel_refresh_interval``: at most this often, a kernel address past the core kernel that
     no symbol covers makes us re-read kallsyms (modules and BPF programs loaded later).
-    ``proc`` and ``kallsyms_path`` exist for tests.
+    ``max_cached_addresses``: the budget of the per-process address caches together (about half
+    a kilobyte each). ``proc`` and ``kallsyms_path`` exist for tests.
 
     Frames come innermost first (inlined frames before the function that holds them). Call
     :meth:`close` (or use ``with``) to drop everything held.
@@ -56,12 +57,15 @@ class Symbolizer:
         use_dwarf: bool = True,
         refresh_interval: float = 1.0,
         kernel_refresh_interval: float = 30.0,
+        max_cached_addresses: int = 1 << 15,
         proc: str = "/proc",
         kallsyms_path: str = "/proc/kallsyms",
     ) -> None:
         self.stats = SymbolizerStats()
         self.use_dwarf = use_dwarf
         self.refresh_interval = refresh_interval
+        self.max_cached_addresses = max_cached_addresses
+        self._cached = 0  # entries added to the per-process caches since they were last cleared
         self._proc = proc
         self._kallsyms_path = kallsyms_path
         self._finder = DebugFileFinder(debug_roots)
@@ -193,6 +197,14 @@ class Symbolizer:
             if proc is not None:
                 proc.unknown_at[key] = time.monotonic()
         if proc is not None:
+            self._cached += 1
+            if self._cached > self.max_cached_addresses:
+                # ~0.5 KB per entry: past the budget, start the per-process caches afresh (the
+                # per-binary caches make refilling them cheap).
+                for snapshot in self._processes.values():
+                    snapshot.frames.clear()
+                    snapshot.unknown_at.clear()
+                self._cached = 1
             proc.remember(key, frames)
         return frames
 

@@ -134,3 +134,13 @@ def test_unknown_process_gives_unknown_frame():
         sym.user_stack(pid, [0x401000, 0x401010, 0x401020])
         assert sym.stats.snapshot_failures == failures  # /proc is not asked for every address
         assert sym.stats.unsymbolized == 4
+
+
+def test_address_caches_stay_within_their_budget(layout_binary, no_fd_leak):
+    with running(layout_binary) as prog, Symbolizer(max_cached_addresses=8) as sym:
+        start = prog.addresses["alpha"]
+        for addr in range(start, start + 20):
+            assert sym.user_frames(prog.pid, addr)[0].address == addr
+        cached = sum(len(sym._processes[pid].frames) for pid in sym.processes())
+        assert 0 < cached <= 8
+        assert sym.user_frames(prog.pid, start)[-1].function == "alpha"
