@@ -73,7 +73,15 @@ def test_agent_started_before_its_receiver_loses_no_interval(tmp_path):
     proc = agent("--interval", "1", "--duration", "6", "--status-file", str(status),
                  "--otlp-endpoint", f"http://127.0.0.1:{port}", "--flush-timeout", "15")
     try:
-        time.sleep(5)  # the receiver is down for the first five seconds
+        # The receiver stays down for five seconds and at least until the agent has failed to
+        # deliver (on a loaded machine the agent may need a while to start).
+        started = time.monotonic()
+        while time.monotonic() - started < 30:
+            report = json.loads(status.read_text()) if status.exists() else {}
+            retried = report.get("exporters", {}).get("otlp", {}).get("retries", 0)
+            if retried >= 1 and time.monotonic() - started >= 5:
+                break
+            time.sleep(0.1)
         with OtlpHttpReceiver(port=port) as receiver:
             _, stderr = proc.communicate(timeout=60)
             requests = list(receiver.requests)

@@ -40,14 +40,20 @@ class Running:
         lines = [line for line in out.splitlines() if line.startswith("{")]
         return json.loads(lines[-1]) if lines else {}
 
+    def go(self) -> None:
+        """Let a workload started with ``wait=True`` begin its run."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
 
-def start(binary: str, *args: str) -> Running:
-    """Start ``binary``; returns once it printed its pid."""
-    proc = subprocess.Popen([binary, *args], stdout=subprocess.PIPE, text=True)
+def start(binary: str, *args: str, wait: bool = False) -> Running:
+    """Start ``binary``; returns once it printed its pid (``wait``: it then waits for go())."""
+    argv = [binary, *args, "wait"] if wait else [binary, *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
     pid = int(proc.stdout.readline())
     return Running(proc, pid)

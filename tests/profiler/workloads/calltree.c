@@ -5,8 +5,10 @@
  *               -> beta  -> leaf_three          (weight 2)
  *
  * Each leaf spins on the same loop for weight * UNIT iterations. The program measures the thread
- * CPU time spent in each leaf (CLOCK_THREAD_CPUTIME_ID) and prints the true shares as JSON when it
- * ends after argv[1] seconds (default 5). It prints its pid first and flushes, so a test can attach.
+ * CPU time spent in each leaf (CLOCK_THREAD_CPUTIME_ID) and prints the true shares and its total
+ * CPU time as JSON when it ends after argv[1] seconds (default 5). It prints its pid first and
+ * flushes, so a test can attach; with a second argument it then waits for a line on stdin before
+ * it starts (so a profiler can be ready first).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +51,17 @@ int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 5.0;
     printf("%d\n", (int)getpid());
     fflush(stdout);
+    if (argc > 2) {  /* "wait": start only when a line arrives on stdin (the profiler is ready) */
+        char line[16];
+        if (!fgets(line, sizeof line, stdin)) return 1;
+    }
     run(seconds);
     double total = spent[0] + spent[1] + spent[2];
-    printf("{\"leaf_one\": %.5f, \"leaf_two\": %.5f, \"leaf_three\": %.5f}\n",
-           spent[0] / total, spent[1] / total, spent[2] / total);
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    printf("{\"shares\": {\"leaf_one\": %.5f, \"leaf_two\": %.5f, \"leaf_three\": %.5f}, "
+           "\"cpu_seconds\": %.4f}\n",
+           spent[0] / total, spent[1] / total, spent[2] / total,
+           cpu.tv_sec + cpu.tv_nsec * 1e-9);
     return 0;
 }
