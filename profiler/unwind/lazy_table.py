@@ -9,7 +9,9 @@ a lookup binary-searches it, parses that one FDE and caches its rows.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
+from dataclasses import replace
 from itertools import pairwise
 
 from .arch import Arch
@@ -37,9 +39,9 @@ class LazyUnwindTable:
         "segments",
     )
 
-    def __init__(self, info: ElfUnwindInfo, starts: list[int], fde_addrs: list[int]) -> None:
+    def __init__(self, info: ElfUnwindInfo, starts: array, fde_addrs: array) -> None:
         eh = next(s for s in info.cfi if s.name == ".eh_frame")
-        self._info = info
+        self._info = replace(info, eh_frame_hdr=None)  # its table now lives in the arrays
         self._eh_addr = eh.addr
         self._eh_data = eh.data
         self._starts = starts
