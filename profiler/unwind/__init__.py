@@ -6,6 +6,7 @@
 
 from .arch import AARCH64, X86_64, Arch, host_arch
 from .cache import TableCache
+from .lazy_table import LazyUnwindTable
 from .mappings import Mapping, ProcessMappings, parse_maps
 from .table import UnwindTable, build_table, build_table_for_file
 from .unwinder import CLEAN_ENDS, Unwinder, UnwindResult, unwind
@@ -15,6 +16,7 @@ __all__ = [
     "CLEAN_ENDS",
     "X86_64",
     "Arch",
+    "LazyUnwindTable",
     "Mapping",
     "ProcessMappings",
     "TableCache",
