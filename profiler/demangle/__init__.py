@@ -20,7 +20,13 @@ from .itanium import demangle_itanium
 from .rust_legacy import demangle_rust_legacy
 from .rust_v0 import demangle_rust_v0
 
-__all__ = ["demangle", "demangle_itanium", "demangle_rust_legacy", "demangle_rust_v0"]
+__all__ = [
+    "clear_cache",
+    "demangle",
+    "demangle_itanium",
+    "demangle_rust_legacy",
+    "demangle_rust_v0",
+]
 
 CACHE_SIZE = 1 << 16
 
@@ -34,6 +40,11 @@ def demangle(symbol: str, keep_hash: bool = False) -> str:
     if not isinstance(symbol, str) or not symbol.startswith(("_Z", "_R", "_GLOBAL_")):
         return symbol
     return _demangle_cached(symbol, bool(keep_hash))
+
+
+def clear_cache() -> None:
+    """Forget every cached result (``demangle`` keeps the last 65 536 in memory)."""
+    _demangle_cached.cache_clear()
 
 
 @lru_cache(maxsize=CACHE_SIZE)
