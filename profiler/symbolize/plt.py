@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from array import array
 from collections.abc import Callable
 
 from .elf_file import ElfFile
@@ -49,31 +50,53 @@ class PltTable:
         return list(zip(self._names, self._starts, strict=True))
 
 
-def _slot_names(elf: ElfFile, resolve: Callable[[int], str | None]) -> dict[int, str]:
-    """GOT slot address -> name of the dynamic symbol its relocation refers to."""
+def _name_slots(
+    elf: ElfFile, slots: set[int], got_slots: set[int], resolve: Callable[[int], str | None]
+) -> dict[int, str]:
+    """GOT slot address -> name, from the dynamic relocations of those slots.
+
+    ``slots`` are looked up in ``.rela.plt``; ``got_slots`` (those of ``.plt.got`` stubs) also in
+    the other relocation sections. The lazy PLT's header jumps through a slot no relocation
+    names: it must not send us through megabytes of ``.rela.dyn``.
+    """
     dynsym = elf.section(".dynsym")
     if dynsym is None or not 0 < dynsym.link < len(elf.sections):
         return {}
+    dynsym_index = elf.sections.index(dynsym)
     symbols = elf.read_section(dynsym)
     strtab = elf.read_section(elf.sections[dynsym.link])
-    names = {}
-    for section in elf.sections:
-        if section.type != SHT_RELA or section.link != elf.sections.index(dynsym):
-            continue
+    relas = [s for s in elf.sections if s.type == SHT_RELA and s.link == dynsym_index]
+    # .rela.plt (small, and where most slots are) first; .rela.dyn (often megabytes of RELATIVE
+    # relocations) only if slots remain, and searched at C speed rather than walked in Python.
+    relas.sort(key=lambda s: (s.name != ".rela.plt", s.size))
+    names: dict[int, str] = {}
+    for section in relas:
+        wanted = slots | got_slots if section.name == ".rela.plt" else got_slots
+        remaining = wanted - names.keys()
+        if not remaining:
+            break
         raw = elf.read_section(section)
-        for offset, info, addend in struct.iter_unpack("<QQq", raw[: len(raw) - len(raw) % 24]):
-            index = info >> 32
-            if index == 0 and info & 0xFFFFFFFF == R_X86_64_IRELATIVE:
-                name = resolve(addend)  # objdump says *ABS*+0xADDEND; the resolver has a name
-                if name:
-                    names[offset] = name
+        table = array("Q", raw[: len(raw) - len(raw) % 24])
+        offsets = table[0::3]
+        for slot in remaining:
+            try:
+                i = offsets.index(slot)
+            except ValueError:
                 continue
-            if index == 0 or (index + 1) * 24 > len(symbols):
+            info, addend = table[3 * i + 1], struct.unpack_from("<q", raw, 24 * i + 16)[0]
+            index = info >> 32
+            if index == 0:
+                if info & 0xFFFFFFFF == R_X86_64_IRELATIVE:
+                    name = resolve(addend)  # objdump: *ABS*+0xADDEND; the resolver has a name
+                    if name:
+                        names[slot] = name
+                continue
+            if (index + 1) * 24 > len(symbols):
                 continue
             (name_off,) = struct.unpack_from("<I", symbols, index * 24)
             end = strtab.find(b"\0", name_off)
             if end > name_off:
-                names[offset] = strtab[name_off:end].decode("utf-8", "replace")
+                names[slot] = strtab[name_off:end].decode("utf-8", "replace")
     return names
 
 
@@ -89,24 +112,24 @@ def plt_table(
         return None
     plts = [elf.section(name) for name in _PLT_SECTIONS]
     plts = [s for s in plts if s is not None and s.size and s.type != 8]  # 8: SHT_NOBITS
-    if not plts:
+    if not plts or elf.section(".dynsym") is None:
         return None
-    slots = _slot_names(elf, resolve)
-    if not slots:
-        return None
-    stubs = []
+    jumps = []  # (stub start, stub end, GOT slot)
+    got_slots = set()
     for section in plts:
         code = elf.read_section(section)
         stride = section.entsize if section.entsize in (8, 16) else 16
         for at in range(0, len(code) - stride + 1, stride):
-            entry = code[at : at + stride]
-            jump = entry.find(_JMP_GOT)
-            if jump < 0 or jump + 6 > len(entry):
+            jump = code.find(_JMP_GOT, at, at + stride)
+            if jump < 0 or jump + 6 > at + stride:
                 continue
-            (disp,) = struct.unpack_from("<i", entry, jump + 2)
-            slot = section.addr + at + jump + 6 + disp  # rip-relative: from the next instruction
-            name = slots.get(slot)
-            if name is not None:
-                start = section.addr + at
-                stubs.append((start, start + stride, f"{name}@plt"))
+            (disp,) = struct.unpack_from("<i", code, jump + 2)
+            start = section.addr + at
+            # rip-relative: from the end of the 6-byte instruction
+            slot = section.addr + jump + 6 + disp
+            jumps.append((start, start + stride, slot))
+            if section.name == ".plt.got":
+                got_slots.add(slot)
+    names = _name_slots(elf, {slot for _, _, slot in jumps}, got_slots, resolve)
+    stubs = [(start, end, f"{names[slot]}@plt") for start, end, slot in jumps if slot in names]
     return PltTable(stubs) if stubs else None
