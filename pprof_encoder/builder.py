@@ -17,6 +17,9 @@ from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, 
 
 LabelValue = str | int | tuple[int, str]
 
+# Marks a frame that is inlined into its caller: its location depends on the frames after it.
+_INLINED: Location = Location(id=-1)
+
 
 class Frame(NamedTuple):
     """One frame of a stack as the caller knows it.
@@ -69,7 +72,10 @@ class ProfileBuilder:
         self._functions: dict[tuple, Function] = {}
         self._mappings: dict[tuple, Mapping] = {}
         self._locations: dict[tuple, Location] = {}
+        # Caches of the stack interning: a frame → its location (or _INLINED), and a run of
+        # inlined frames plus their caller → its location.
         self._single_frame: dict[Frame | str, Location] = {}
+        self._inlined_runs: dict[tuple, Location] = {}
         self._label_sets: dict[tuple, tuple[Label, ...]] = {}
         self._samples: dict[tuple, list[int]] = {}
 
@@ -137,33 +143,74 @@ class ProfileBuilder:
     def _stack(self, frames: Sequence[Frame | str]) -> tuple[Location, ...]:
         get = self._single_frame.get
         locations = [get(f) for f in frames]
-        if None not in locations:  # every frame seen before, none inlined: the common case
-            return tuple(locations)  # type: ignore[arg-type]
+        if _INLINED not in locations:
+            if None not in locations:  # every frame seen before, none inlined: most stacks
+                return tuple(locations)  # type: ignore[arg-type]
+        else:
+            joined = self._join_inlined_runs(frames, locations)
+            if joined is not None:
+                return joined
         with paused_gc():
-            return self._new_stack(frames, locations)
+            return self._new_stack(frames)
 
-    def _new_stack(
-        self, frames: Sequence[Frame | str], known: list[Location | None]
-    ) -> tuple[Location, ...]:
+    def _join_inlined_runs(
+        self, frames: Sequence[Frame | str], known: list
+    ) -> tuple[Location, ...] | None:
+        """The stack from known frames and known inlined runs; None if anything is new.
+
+        A run's caller is looked up with the run, not alone: it may never have been seen alone.
+        """
+        out = []
+        runs = self._inlined_runs
+        i = 0
+        n = len(frames)
+        while i < n:
+            loc = known[i]
+            if loc is not _INLINED:
+                if loc is None:
+                    return None
+                out.append(loc)
+                i += 1
+                continue
+            j = i + 1
+            while j < n and known[j] is _INLINED:
+                j += 1
+            loc = runs.get(tuple(frames[i : j + 1]))  # the inlined frames and their caller
+            if loc is None:
+                return None
+            out.append(loc)
+            i = j + 1
+        return tuple(out)
+
+    def _new_stack(self, frames: Sequence[Frame | str]) -> tuple[Location, ...]:
         locations = []
         pending: list[Frame] = []
+        keys: list[Frame | str] = []
         single = self._single_frame
-        for f, loc in zip(frames, known, strict=True):
-            if loc is not None and not pending:
-                locations.append(loc)
-                continue
-            key = f
-            if isinstance(f, str):
-                f = Frame(f)
-            elif not isinstance(f, Frame):
-                raise TypeError(f"a frame must be a Frame or a str, not {type(f).__name__}")
+        for key in frames:
+            if isinstance(key, str):
+                f = Frame(key)
+            elif isinstance(key, Frame):
+                f = key
+            else:
+                raise TypeError(f"a frame must be a Frame or a str, not {type(key).__name__}")
             pending.append(f)
-            if not f.inlined:
-                loc = self._location(pending)
-                if len(pending) == 1:
-                    single[key] = loc  # the same frame gives the same location: skip the work
-                locations.append(loc)
-                pending = []
+            keys.append(key)
+            if f.inlined:
+                single[key] = _INLINED
+                continue
+            if len(pending) == 1:
+                loc = single.get(key)
+                if loc is None:
+                    # The same frame always gives the same location: remember it.
+                    loc = single[key] = self._location(pending)
+            else:
+                loc = self._inlined_runs.get(tuple(keys))
+                if loc is None:
+                    loc = self._inlined_runs[tuple(keys)] = self._location(pending)
+            locations.append(loc)
+            pending = []
+            keys = []
         if pending:  # an inlined frame with no caller below it: keep it as its own location
             locations.append(self._location(pending))
         return tuple(locations)
