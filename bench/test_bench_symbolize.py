@@ -50,7 +50,7 @@ def _addr2line() -> str:
 
 def _peers(library: str) -> list[tuple[str, list[str], int]]:
     """(name, command without addresses, output lines per address) of each installed peer."""
-    peers = [("addr2line -f", [_addr2line(), "-f", "-e", library], 2)]
+    peers = [("addr2line -f -C", [_addr2line(), "-f", "-C", "-e", library], 2)]
     llvm = shutil.which("llvm-symbolizer")
     if llvm is not None:
         peers.append(("llvm-symbolizer", [llvm, f"--obj={library}", "--functions=linkage"], 3))

@@ -78,11 +78,12 @@ def _name_slots(
         raw = elf.read_section(section)
         table = array("Q", raw[: len(raw) - len(raw) % 24])
         offsets = table[0::3]
-        for slot in remaining:
-            try:
-                i = offsets.index(slot)
-            except ValueError:
-                continue
+        if len(remaining) > 8:  # many slots: one pass to index them all
+            position = dict(zip(offsets, range(len(offsets)), strict=True))
+            found = [(slot, position[slot]) for slot in remaining if slot in position]
+        else:  # a few (.plt.got): array.index searches at C speed, no dict of every entry
+            found = [(slot, offsets.index(slot)) for slot in remaining if slot in offsets]
+        for slot, i in found:
             info, addend = table[3 * i + 1], struct.unpack_from("<q", raw, 24 * i + 16)[0]
             index = info >> 32
             if index == 0:
