@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import subprocess
+import sys
 
 import yaml
 
@@ -92,3 +94,10 @@ def check_agent_container(ds: dict) -> None:
         assert "emptyDir" in volumes[mount["name"]], name
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"][0] == "python"
+
+
+def run_probe(command: list[str], env: dict[str, str]) -> int:
+    """Run a probe command as the kubelet would: in the container's environment."""
+    argv = [sys.executable if command[0] == "python" else command[0], *command[1:]]
+    full_env = {**os.environ, **env}
+    return subprocess.run(argv, env=full_env, capture_output=True, timeout=30).returncode

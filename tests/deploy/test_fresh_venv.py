@@ -21,8 +21,7 @@ import pytest
 from tests.support import require_root
 
 from .dockerfile import parse
-from .manifests import DEPLOY, ROOT, agent_container, daemonset_of, load_documents
-from .test_kubernetes_manifests import run_probe
+from .manifests import DEPLOY, ROOT, agent_container, daemonset_of, load_documents, run_probe
 
 pytestmark = pytest.mark.slow
 

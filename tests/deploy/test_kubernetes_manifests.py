@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import glob
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,6 +16,7 @@ from .manifests import (
     check_agent_container,
     daemonset_of,
     load_documents,
+    run_probe,
     validate,
 )
 
@@ -85,13 +84,6 @@ def test_container_args_parse_as_agent_flags():
     given = dict(zip(args[::2], args[1::2], strict=True))
     assert parsed.stack_map_size == int(given["--stack-map-size"])
     assert parsed.max_stack_depth == int(given["--max-stack-depth"])
-
-
-def run_probe(command: list[str], env: dict[str, str]) -> int:
-    """Run a probe command as the kubelet would: in the container's environment."""
-    argv = [sys.executable if command[0] == "python" else command[0], *command[1:]]
-    full_env = {**os.environ, **env}
-    return subprocess.run(argv, env=full_env, capture_output=True, timeout=30).returncode
 
 
 def test_probe_passes_on_a_fresh_status_file_and_fails_on_a_stale_or_missing_one(tmp_path):
