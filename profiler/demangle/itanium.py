@@ -8,6 +8,8 @@ input from hanging or exhausting the stack; any parse failure leaves the symbol 
 
 from __future__ import annotations
 
+import re
+
 from .itanium_nodes import (
     AbiTagged,
     ArgPack,
@@ -162,6 +164,7 @@ SPECIAL_PREFIXES = {
 }
 
 _DIGITS = "0123456789"
+_NUMBER = re.compile(r"[0-9]+")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -199,7 +202,7 @@ class Parser:
 
     def peek(self, offset: int = 0) -> str:
         i = self.pos + offset
-        return self.s[i] if i < self.n else ""
+        return self.s[i : i + 1]
 
     def eat(self, text: str) -> bool:
         if self.s.startswith(text, self.pos):
@@ -212,13 +215,11 @@ class Parser:
             raise ParseError(f"expected {text!r} at {self.pos}")
 
     def number(self) -> int:
-        start = self.pos
-        s = self.s
-        while self.pos < self.n and s[self.pos] in _DIGITS:
-            self.pos += 1
-        if start == self.pos:
+        m = _NUMBER.match(self.s, self.pos)
+        if m is None:
             raise ParseError("expected a number")
-        return int(s[start : self.pos])
+        self.pos = m.end()
+        return int(m.group())
 
     def signed_number_text(self) -> str:
         negative = self.eat("n")
@@ -356,30 +357,32 @@ class Parser:
 
     def name(self, info: _NameInfo) -> Node:
         self.enter()
-        try:
-            c = self.peek()
-            if c == "N":
-                return self.nested_name(info)
-            if c == "Z":
-                return self.local_name(info)
-            if c == "S" and self.peek(1) != "t":
-                node = self.substitution()
-                if self.peek() != "I":
-                    raise ParseError("substitution used as a name")
-                args = self.template_args()
-                info.ends_in_template = True
-                return Template(node, args)
-            if self.eat("St"):
-                node: Node = Nested(STD, self.unqualified_name(info, STD))
-            else:
-                node = self.unqualified_name(info, None)
-            if self.peek() == "I":
-                self.subs.append(node)
-                node = Template(node, self.template_args())
-                info.ends_in_template = True
-            return node
-        finally:
-            self.depth -= 1
+        node = self._name(info)
+        self.depth -= 1
+        return node
+
+    def _name(self, info: _NameInfo) -> Node:
+        c = self.s[self.pos : self.pos + 1]
+        if c == "N":
+            return self.nested_name(info)
+        if c == "Z":
+            return self.local_name(info)
+        if c == "S" and self.peek(1) != "t":
+            node = self.substitution()
+            if self.peek() != "I":
+                raise ParseError("substitution used as a name")
+            args = self.template_args()
+            info.ends_in_template = True
+            return Template(node, args)
+        if self.eat("St"):
+            node: Node = Nested(STD, self.unqualified_name(info, STD))
+        else:
+            node = self.unqualified_name(info, None)
+        if self.peek() == "I":
+            self.subs.append(node)
+            node = Template(node, self.template_args())
+            info.ends_in_template = True
+        return node
 
     def nested_name(self, info: _NameInfo) -> Node:
         self.expect("N")
@@ -604,26 +607,28 @@ class Parser:
 
     def template_arg(self) -> Node:
         self.enter()
-        try:
-            c = self.peek()
-            if c == "X":
-                self.pos += 1
-                node = self.expression()
-                self.expect("E")
-                return node
-            if c == "L":
-                return self.expr_primary()
-            if c == "J":
-                self.pos += 1
-                items = []
-                while not self.eat("E"):
-                    if self.pos >= self.n:
-                        raise ParseError("unterminated argument pack")
-                    items.append(self.template_arg())
-                return ArgPack(items)
-            return self.type()
-        finally:
-            self.depth -= 1
+        node = self._template_arg()
+        self.depth -= 1
+        return node
+
+    def _template_arg(self) -> Node:
+        c = self.s[self.pos : self.pos + 1]
+        if c == "X":
+            self.pos += 1
+            node = self.expression()
+            self.expect("E")
+            return node
+        if c == "L":
+            return self.expr_primary()
+        if c == "J":
+            self.pos += 1
+            items = []
+            while not self.eat("E"):
+                if self.pos >= self.n:
+                    raise ParseError("unterminated argument pack")
+                items.append(self.template_arg())
+            return ArgPack(items)
+        return self.type()
 
     # -- types -------------------------------------------------------------------------------
 
@@ -638,18 +643,17 @@ class Parser:
         )
 
     def type(self) -> Node:
-        self.enter()
-        try:
-            return self._type()
-        finally:
-            self.depth -= 1
-
-    def _type(self) -> Node:
-        c = self.peek()
+        c = self.s[self.pos : self.pos + 1]
         builtin = BUILTIN_NODES.get(c)
         if builtin is not None:
             self.pos += 1
             return builtin
+        self.enter()
+        node = self._type(c)
+        self.depth -= 1
+        return node
+
+    def _type(self, c: str) -> Node:
         if c in ("r", "V", "K"):
             quals = self.cv_qualifiers()
             node: Node = Qualified(self.type(), quals)
@@ -819,10 +823,9 @@ class Parser:
 
     def expression(self) -> Node:
         self.enter()
-        try:
-            return self._expression()
-        finally:
-            self.depth -= 1
+        node = self._expression()
+        self.depth -= 1
+        return node
 
     def _expression(self) -> Node:
         c = self.peek()

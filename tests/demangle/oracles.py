@@ -62,15 +62,24 @@ def rust_std_libraries() -> list[str]:
     return sorted(glob.glob(f"{home}/.rustup/toolchains/*/lib/rustlib/*/lib/libstd-*.so"))
 
 
-def build_cxx(out_dir: str, optimization: str) -> str:
-    """Compile ``programs/features.cpp`` with g++ and return the executable's path."""
+def build_cxx(out_dir: str, optimizations: list[str]) -> list[str]:
+    """Compile ``programs/features.cpp`` with g++ once per optimization level, in parallel."""
     gxx = require_tool("g++")
-    exe = os.path.join(out_dir, f"features_cpp{optimization}")
     source = os.path.join(PROGRAMS, "features.cpp")
-    subprocess.run(
-        [gxx, "-std=c++20", optimization, "-o", exe, source], check=True, capture_output=True
-    )
-    return exe
+    exes = [os.path.join(out_dir, f"features_cpp{opt}") for opt in optimizations]
+    procs = [
+        subprocess.Popen(
+            [gxx, "-std=c++20", opt, "-o", exe, source],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for opt, exe in zip(optimizations, exes, strict=True)
+    ]
+    for proc in procs:
+        _, err = proc.communicate()
+        proc.stderr.close()  # type: ignore[union-attr]
+        assert proc.returncode == 0, err.decode(errors="replace")
+    return exes
 
 
 def build_rust(out_dir: str, mangling: str) -> str:

@@ -21,8 +21,8 @@ def compiled_symbols(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Symbols of programs/features.cpp built at -O0 (every instantiation) and -O2 (clones)."""
     out = str(tmp_path_factory.mktemp("cxx"))
     names: dict[str, None] = {}
-    for optimization in ("-O0", "-O2"):
-        for name in _itanium(elf_symbol_names(build_cxx(out, optimization))):
+    for exe in build_cxx(out, ["-O0", "-O2"]):
+        for name in _itanium(elf_symbol_names(exe)):
             names[name] = None
     return list(names)
 
