@@ -22,7 +22,7 @@ def parse_folded(lines: Iterable[str]) -> Profile:
     """Read folded stacks (root first) into a profile of ``samples/count``.
 
     Blank lines and lines starting with ``#`` are skipped. Frame names may contain spaces: the
-    count is what follows the last space.
+    count is what follows the last run of whitespace. Counts are integers.
     """
     with paused_gc():
         return _parse_folded(lines)
@@ -33,10 +33,12 @@ def _parse_folded(lines: Iterable[str]) -> Profile:
     add = builder.add_sample
     stacks: dict[str, list[str]] = {}
     for number, raw in enumerate(lines, 1):
-        line = raw.rstrip("\r\n")
-        if not line.strip() or line.startswith("#"):
+        line = raw.rstrip()  # trailing spaces and "\r\n" too
+        if not line or line.startswith("#"):
             continue
-        stack, _, count = line.rpartition(" ")
+        # The count follows the last run of spaces or tabs (frame names may contain spaces).
+        parts = line.rsplit(None, 1)
+        stack, count = parts if len(parts) == 2 else ("", parts[0])
         try:
             value = int(count)
         except ValueError:

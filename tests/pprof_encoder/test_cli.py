@@ -81,9 +81,18 @@ def test_folded_expands_inlined_lines_root_first():
     assert format_folded(b.build()) == "main;outer;inner 5\n"
 
 
+def test_folded_tolerates_tabs_trailing_spaces_and_crlf():
+    p = parse_folded(["a;b c\t3\r\n", "a;b c 4  \n", "x 1"])
+    assert format_folded(p) == "a;b c 7\nx 1\n"
+
+
 def test_malformed_folded_line_names_the_line():
     with pytest.raises(FoldedFormatError, match="line 2"):
         parse_folded(["a;b 1\n", "a;b one\n"])
+    with pytest.raises(FoldedFormatError, match="line 1: a count with no stack"):
+        parse_folded(["42\n"])
+    with pytest.raises(FoldedFormatError, match="line 1"):
+        parse_folded(["a;b 1.5\n"])
 
 
 def test_format_guessing():
