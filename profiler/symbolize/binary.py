@@ -15,6 +15,7 @@ from .debug_files import DebugFileFinder
 from .elf_file import AddressSpace, ElfFile, NotElfError
 from .elf_symbols import SymbolTable
 from .go_pclntab import go_symbol_table
+from .mini_debuginfo import mini_debuginfo_symbols
 from .plt import PltTable, plt_table
 from .stats import SymbolizerStats
 
@@ -118,7 +119,7 @@ class Binary:
             self._image_elf = None
         else:
             binary_path, table = self._load_from_file()
-            if table is not None and table.source in (".symtab", ".gopclntab"):
+            if table is not None and table.source in (".symtab", ".gopclntab", ".gnu_debugdata"):
                 self.symbols, self.symbol_source = table, table.source
             else:
                 dynsym = table
@@ -165,6 +166,11 @@ class Binary:
                     if table is None or table.source != ".symtab":
                         # A stripped Go binary still names every function in its pc-line table.
                         table = go_symbol_table(elf) or table
+                    if table is None or table.source == ".dynsym":
+                        mini = mini_debuginfo_symbols(elf)
+                        if mini is not None:  # it holds what .dynsym lacks: use both
+                            parts = [mini] if table is None else [table, mini]
+                            table = SymbolTable.merged(parts, ".gnu_debugdata")
                     self._plt = plt_table(elf, _namer(table))
                     return path, table
             except (OSError, NotElfError):

@@ -85,6 +85,20 @@ class SymbolTable:
         return [(self.name_at(i), self._starts[i], self._ends[i]) for i in range(len(self))]
 
     @classmethod
+    def merged(cls, tables: list[SymbolTable], source: str) -> SymbolTable:
+        """One table of several (e.g. ``.dynsym`` and MiniDebugInfo); earlier ones win a tie."""
+        strtab = b""
+        by_start: dict[int, tuple[int, int, int]] = {}
+        for table in tables:
+            shift = len(strtab)
+            strtab += table._strtab
+            for start, end, name_off in zip(
+                table._starts, table._ends, table._name_offsets, strict=True
+            ):
+                by_start.setdefault(start, (start, end, name_off + shift))
+        return cls([by_start[k] for k in sorted(by_start)], strtab, source)
+
+    @classmethod
     def from_elf(cls, elf: ElfFile, *, allow_dynsym: bool = True) -> SymbolTable | None:
         """The ``.symtab`` of ``elf``, else (if allowed) its ``.dynsym``; ``None`` if neither."""
         kinds = (SHT_SYMTAB, SHT_DYNSYM) if allow_dynsym else (SHT_SYMTAB,)
