@@ -169,20 +169,25 @@ def unpack_varints(buf: bytes, start: int, end: int) -> list[int]:
     """Decode the payload of a packed repeated varint field, ``buf[start:end]``."""
     out: list[int] = []
     append = out.append
-    pos = start
-    while pos < end:
-        b = buf[pos]
+    value = shift = 0
+    # A for loop over the bytes runs faster than indexing them one by one.
+    for b in buf[start:end]:
         if b < 0x80:
-            append(b)
-            pos += 1
-            continue
-        if pos + 1 < end and buf[pos + 1] < 0x80:
-            # Two-byte varints (127 < n < 16384) are most ids: decode them inline.
-            append((b & 0x7F) | (buf[pos + 1] << 7))
-            pos += 2
-            continue
-        value, pos = read_varint(buf, pos, end)
-        append(value)
+            if shift:
+                value |= b << shift
+                if shift > 56 and value > _MASK64:
+                    raise DecodeError(f"a varint in the packed field at byte {start} overflows")
+                append(value)
+                value = shift = 0
+            else:
+                append(b)
+        else:
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if shift >= 70:
+                raise DecodeError(f"varint longer than 10 bytes in the packed field at {start}")
+    if shift:
+        raise DecodeError(f"truncated varint at the end of the packed field at byte {start}")
     return out
 
 

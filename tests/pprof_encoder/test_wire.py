@@ -136,3 +136,12 @@ def test_encoding_more_than_64_bits_is_refused():
 def test_invalid_utf8_string_is_an_error_naming_the_field():
     with pytest.raises(DecodeError, match=r"Profile\.string_table: invalid UTF-8"):
         wire.text(b"ok\xff", 0, 3, "Profile.string_table")
+
+
+def test_overlong_and_overflowing_packed_varints_are_errors():
+    too_long = b"\xff" * 10 + b"\x01"
+    with pytest.raises(DecodeError, match="longer than 10 bytes"):
+        wire.unpack_varints(too_long, 0, len(too_long))
+    overflow = b"\xff" * 9 + b"\x7f"
+    with pytest.raises(DecodeError, match="overflows"):
+        wire.unpack_varints(overflow, 0, len(overflow))
