@@ -251,6 +251,8 @@ class ProfileBuilder:
 
         A sample with the same stack and labels as an earlier one is merged into it.
         """
+        if not isinstance(frames, list | tuple):
+            frames = list(frames)  # a generator would be consumed by the first pass
         stack = self._stack(frames)
         if isinstance(values, int):
             values = (values,)

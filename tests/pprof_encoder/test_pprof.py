@@ -37,6 +37,16 @@ def test_equal_stacks_with_equal_labels_merge():
     assert len(p.locations) == 2 and len(p.functions) == 2
 
 
+def test_frames_may_come_from_a_generator():
+    b = two_types()
+    b.add_sample((f for f in [Frame("inner", inlined=True), "outer", "main"]), [1, 7])
+    [s] = b.build().samples
+    assert [[ln.function.name for ln in loc.lines] for loc in s.locations] == [
+        ["inner", "outer"],
+        ["main"],
+    ]
+
+
 def test_inlined_frames_share_one_location_with_the_caller_last():
     b = two_types()
     frames = [
