@@ -163,7 +163,7 @@ SPECIAL_PREFIXES = {
     "W": "TLS wrapper function for ",
 }
 
-_DIGITS = "0123456789"
+_DIGITS = frozenset("0123456789")  # a set: "" (end of input) is not a digit
 _NUMBER = re.compile(r"[0-9]+")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -220,10 +220,6 @@ class Parser:
             raise ParseError("expected a number")
         self.pos = m.end()
         return int(m.group())
-
-    def signed_number_text(self) -> str:
-        negative = self.eat("n")
-        return ("-" if negative else "") + str(self.number())
 
     def seq_id(self) -> int:
         """``_`` = 0, ``<base 36>_`` = value + 1."""
@@ -468,7 +464,7 @@ class Parser:
             self.number()
             self.expect("_")
             return
-        while self.peek() in _DIGITS and self.peek():
+        while self.peek() in _DIGITS:
             self.pos += 1
 
     def unqualified_name(self, info: _NameInfo, prefix: Node | None) -> Node:
@@ -656,7 +652,10 @@ class Parser:
     def _type(self, c: str) -> Node:
         if c in ("r", "V", "K"):
             quals = self.cv_qualifiers()
-            node: Node = Qualified(self.type(), quals)
+            # Qualifiers before a function type belong to "this": the unqualified function
+            # type is not a substitution candidate (as in GNU's demangler).
+            inner = self.function_type("") if self.peek() == "F" else self.type()
+            node: Node = Qualified(inner, quals)
         elif c == "P":
             self.pos += 1
             node = Pointer(self.type(), "*")

@@ -785,7 +785,12 @@ class Unary(Node):
         p.add(self.op)
         operand = self.operand
         # GNU prints the address of a member function without its parameter list.
-        if self.op == "&" and isinstance(operand, Encoding) and isinstance(operand.name, Nested):
+        if (
+            self.op == "&"
+            and isinstance(operand, Encoding)
+            and isinstance(operand.name, Nested)
+            and not operand.quals
+        ):
             operand.name.full(p)
             return
         subexpression(p, operand)

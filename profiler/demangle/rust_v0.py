@@ -9,6 +9,8 @@ limit keep hostile input cheap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 BASIC_TYPES = {
     "a": "i8",
     "b": "bool",
@@ -164,7 +166,8 @@ class Printer:
             raise ParseError("backref does not point backwards")
         return target
 
-    def with_backref(self, method) -> None:  # type: ignore[no-untyped-def]
+    def with_backref(self, method: Callable[[], None]) -> None:
+        """Run ``method`` at the position a backref points to, then come back."""
         target = self.backref()
         if self.skip:
             return  # nothing printed: no need to re-parse
