@@ -1,0 +1,94 @@
+"""Why a watcher cannot start, said clearly; nothing left open on the way out."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from profiler import proc_events
+from profiler.proc_events import (
+    ProcessEvents,
+    ProcessEventsError,
+    ProcessEventsPermissionError,
+)
+
+
+class FakeSocket:
+    """A netlink socket whose bind or creation fails the way the kernel's does."""
+
+    instances: list[FakeSocket] = []
+
+    def __init__(self, family, kind, proto, *, bind_error=None):
+        self.bind_error = bind_error
+        self.closed = 0
+        FakeSocket.instances.append(self)
+
+    def setsockopt(self, *args):
+        pass
+
+    def bind(self, address):
+        raise self.bind_error
+
+    def close(self):
+        self.closed += 1
+
+
+@pytest.fixture
+def fake_sockets(monkeypatch):
+    FakeSocket.instances = []
+
+    def install(**kwargs):
+        monkeypatch.setattr(
+            proc_events.socket, "socket", lambda *a: FakeSocket(*a, **kwargs), raising=True
+        )
+
+    return install
+
+
+def test_bind_without_cap_net_admin_names_the_capability_and_closes(fake_sockets):
+    fake_sockets(bind_error=PermissionError(errno.EPERM, "Operation not permitted"))
+    with pytest.raises(ProcessEventsPermissionError, match="CAP_NET_ADMIN") as info:
+        ProcessEvents()
+    assert info.value.errno == errno.EPERM and isinstance(info.value, PermissionError)
+    assert [s.closed for s in FakeSocket.instances] == [1]
+
+
+def test_other_bind_errors_pass_through_and_close(fake_sockets):
+    fake_sockets(bind_error=OSError(errno.EADDRINUSE, "in use"))
+    with pytest.raises(OSError) as info:
+        ProcessEvents()
+    assert info.value.errno == errno.EADDRINUSE
+    assert [s.closed for s in FakeSocket.instances] == [1]
+
+
+def test_kernel_without_the_connector_is_named(monkeypatch):
+    def no_connector(*args):
+        raise OSError(errno.EPROTONOSUPPORT, "Protocol not supported")
+
+    monkeypatch.setattr(proc_events.socket, "socket", no_connector)
+    with pytest.raises(ProcessEventsError, match="CONFIG_PROC_EVENTS") as info:
+        ProcessEvents()
+    assert info.value.errno == errno.EPROTONOSUPPORT
+
+
+def test_a_user_namespace_is_refused_instead_of_silently_deaf():
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs util-linux unshare")
+    code = (
+        "from profiler.proc_events import ProcessEvents\n"
+        "try:\n    ProcessEvents()\nexcept OSError as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run(
+        [unshare, "--user", "--map-root-user", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=proc_events.__file__.rsplit("/profiler/", 1)[0],
+    )
+    if out.returncode != 0 and "unshare" in out.stderr:
+        pytest.skip(f"user namespaces unavailable here: {out.stderr.strip()}")
+    assert out.stdout.startswith("ProcessEventsError") and "user namespace" in out.stdout
