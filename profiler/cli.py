@@ -39,6 +39,18 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
         help="logical async stacks for Rust Tokio (auto: when Tokio is seen)",
     )
     p.add_argument(
+        "--unwind",
+        choices=("auto", "fp", "dwarf"),
+        default="auto",
+        help="user stacks: frame pointers, DWARF CFI over a copied stack, or per binary (auto)",
+    )
+    p.add_argument(
+        "--stack-copy-size",
+        type=int,
+        default=8192,
+        help="bytes of user stack copied per sample for DWARF unwinding (8192; a power of two)",
+    )
+    p.add_argument(
         "--debug-info",
         choices=("auto", "on", "off"),
         default="auto",
@@ -89,6 +101,8 @@ def session_options(args: argparse.Namespace):
         max_stack_depth=args.max_stack_depth,
         async_stacks=args.async_stacks,
         debug_info=args.debug_info,
+        unwind=args.unwind,
+        stack_copy_size=args.stack_copy_size,
     )
 
 

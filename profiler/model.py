@@ -77,6 +77,10 @@ class DrainStats:
     kernel_stack_errors: int = 0
     counts_map_full: int = 0
     filtered: int = 0
+    dwarf_samples: int = 0  # samples sent for DWARF unwinding
+    dwarf_ring_full: int = 0  # ... that found the ring full and fell back to frame pointers
+    dwarf_no_stack: int = 0  # ... whose user stack could not be copied
+    unwind_truncated: int = 0  # DWARF samples whose unwinding stopped before the thread's entry
 
     @property
     def lost(self) -> int:

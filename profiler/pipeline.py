@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .model import KERNEL, Frame, RawSample, SymbolizedSample
+from .model import KERNEL, UNKNOWN, Frame, RawSample, SymbolizedSample
 from .process_info import ProcessInfo
 
 # Frame transforms: (frames leaf first, thread name) -> frames leaf first.
@@ -89,7 +89,7 @@ class Pipeline:
             thread = self.thread_name(sample.pid, sample.tid) or sample.comm
             frames = self._frames(sample, thread)
             st.frames += len(frames)
-            st.unsymbolized_frames += sum(1 for f in frames if f.function.startswith("["))
+            st.unsymbolized_frames += sum(1 for f in frames if f.kind == UNKNOWN)
             labels = self.labels(sample, thread)
             key = (tuple(frames), tuple(sorted(labels.items())))
             entry = merged.get(key)

@@ -46,6 +46,10 @@ class SessionOptions:
     stack_map_size: int = 10000
     max_stack_depth: int = 127
     async_stacks: str = "auto"  # auto | on | off
+    # User stacks: "auto" unwinds each process as its executable needs (frame pointers when it
+    # keeps them, else DWARF CFI over a copied stack), "fp" or "dwarf" for every process.
+    unwind: str = "auto"
+    stack_copy_size: int = 8192
     # DWARF file:line and inlined frames: "auto" = for chosen processes (--pid/--cgroup) only;
     # whole-machine profiles use symbol tables (DWARF of every binary costs seconds and memory).
     debug_info: str = "auto"  # auto | on | off
@@ -80,6 +84,12 @@ class Session:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._seen_pids: set[int] = set()
+        self._fp_verdicts: dict[str, bool] = {}  # executable path -> keeps frame pointers
+        self._table_cache = None
+        if self.options.unwind != "fp" and self.options.user_stacks:
+            from .unwind import TableCache
+
+            self._table_cache = TableCache()  # shared by the classifier and the unwinder
         self.started_at = 0.0
         self._interval_start = 0.0
         self.stopped_at = 0.0
@@ -129,6 +139,10 @@ class Session:
                 include_idle=o.include_idle,
                 stack_map_size=o.stack_map_size,
                 max_stack_depth=o.max_stack_depth,
+                unwind=o.unwind,
+                stack_copy_size=o.stack_copy_size,
+                dwarf_pids=[pid for pid in pids if self._needs_dwarf(pid)],
+                table_cache=self._table_cache,
             )
         )
         self.started_at = self._interval_start = time.time()
@@ -141,6 +155,7 @@ class Session:
             return
         self._seen_pids.add(pid)
         self.process_info.get(pid)
+        self._choose_unwinding(pid)
         snapshot = getattr(self.symbolizer, "snapshot", None)
         if snapshot is not None and pid > 0:
             try:
@@ -148,6 +163,27 @@ class Session:
                 snapshot(pid, load_symbols=False)
             except OSError:
                 pass  # already gone: its samples stay, with module+offset frames
+
+    def _needs_dwarf(self, pid: int) -> bool:
+        """With ``unwind="auto"``: whether ``pid``'s executable has no frame pointers."""
+        if self._table_cache is None or self.options.unwind != "auto" or pid <= 0:
+            return False
+        from .unwind.frame_pointers import has_frame_pointers
+
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            return False  # gone, or a kernel thread
+        verdict = self._fp_verdicts.get(exe)
+        if verdict is None:
+            table = self._table_cache.table_for_file(f"/proc/{pid}/exe")
+            verdict = self._fp_verdicts[exe] = has_frame_pointers(table) is not False
+        return not verdict
+
+    def _choose_unwinding(self, pid: int) -> None:
+        """Switch a newly seen process to DWARF unwinding if its executable needs it."""
+        if self._sampler is not None and self._needs_dwarf(pid):
+            self._sampler.add_dwarf_pids([pid])
 
     def _drain_loop(self) -> None:
         try:

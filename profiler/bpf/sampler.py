@@ -41,6 +41,20 @@ class SamplerOptions:
     stack_map_size: int = 10000
     counts_map_size: int = 10240
     max_stack_depth: int = 127
+    # User stacks: "fp" (frame pointers, bpf_get_stackid), "dwarf" (every process: copy the
+    # stack, unwind with .eh_frame in user space) or "auto" (DWARF for the processes in
+    # add_dwarf_pids(), chosen by the session per binary).
+    unwind: str = "fp"
+    stack_copy_size: int = 8192
+    ring_size: int = 8 << 20
+    dwarf_pids: list[int] = field(default_factory=list)  # unwind="auto": DWARF from the start
+    table_cache: object | None = None  # profiler.unwind.TableCache to share
+
+
+def _machine() -> str:
+    import platform
+
+    return "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
 
 
 def decode_stack(raw: bytes) -> tuple[int, ...]:
@@ -78,16 +92,8 @@ class Sampler:
         return m
 
     def _open(self) -> None:
-        from pybpf.perf_event import PERF_EVENT_IOC_SET_BPF, online_cpus, open_cpu_clock
-
-        try:
-            from pybpf.attach import attach_perf_event
-        except ImportError:  # TEMPORARY until pybpf.attach lands
-
-            def attach_perf_event(prog, event):
-                event.ioctl(PERF_EVENT_IOC_SET_BPF, prog.fd)
-                event.enable()
-                return event
+        from pybpf.attach import attach_perf_event
+        from pybpf.perf_event import online_cpus, open_cpu_clock
 
         o = self.options
         depth = o.max_stack_depth
@@ -101,6 +107,16 @@ class Sampler:
         )
         self.control = self._map(MapSpec("pp_control", MapType.ARRAY, 4, 4, 1))
         self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, sp.N_STATS))
+        self.ring = self.dwarf_pids = None
+        self.dwarf = None
+        dwarf_mode = {"fp": "off", "dwarf": "all", "auto": "some"}[o.unwind]
+        if dwarf_mode != "off" and o.user_stacks:
+            self.ring = self._map(MapSpec("pp_ring", MapType.RINGBUF, 0, 0, o.ring_size))
+            if dwarf_mode == "some":
+                self.dwarf_pids = self._map(MapSpec("pp_dwarf_pids", MapType.HASH, 4, 1, 65536))
+                self.add_dwarf_pids(o.dwarf_pids)  # before the program runs
+        else:
+            dwarf_mode = "off"
         self.targets = None
         if o.pids:
             self.targets = self._map(MapSpec("pp_targets", MapType.HASH, 4, 1, 65536))
@@ -110,9 +126,19 @@ class Sampler:
             kernel_stacks=o.kernel_stacks,
             include_idle=o.include_idle,
             filter_pids=bool(o.pids),
+            dwarf=dwarf_mode,
+            stack_copy=o.stack_copy_size,
+            arch=_machine(),
         )
         insns = sp.build_sampler(
-            config, self.counts, self.stacks, self.control, self.stats_map, self.targets
+            config,
+            self.counts,
+            self.stacks,
+            self.control,
+            self.stats_map,
+            self.targets,
+            self.ring,
+            self.dwarf_pids,
         )
         self.insns = insns
         spec = ProgramSpec(
@@ -121,12 +147,24 @@ class Sampler:
         self.program = spec.load()
         self._stack.callback(self.program.close)
 
+        if self.ring is not None:
+            from .dwarf_samples import DwarfSamples
+
+            self.dwarf = DwarfSamples(self.ring, o.table_cache)
+            self._stack.callback(self.dwarf.close)
         self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
         for cpu in self.cpus:
             event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=o.cgroup)
             self._stack.callback(event.close)
             link = attach_perf_event(self.program, event)
             self._stack.callback(link.close)
+
+    def add_dwarf_pids(self, pids: Iterable[int]) -> None:
+        """Unwind these processes (tgids) with DWARF from now on (``unwind="auto"``)."""
+        if self.dwarf_pids is None:
+            return
+        for pid in pids:
+            self.dwarf_pids.update(struct.pack("<I", pid), b"\x01")
 
     def add_targets(self, pids: Iterable[int]) -> None:
         """Add processes (tgids) to the in-kernel filter (e.g. children of a target)."""
@@ -145,6 +183,8 @@ class Sampler:
                 sum(_U64.unpack_from(v)[0] if isinstance(v, bytes) else int(v) for v in per_cpu)
             )
         self.stats = DrainStats(*totals)
+        if self.dwarf is not None:
+            self.stats.unwind_truncated = self.dwarf.truncated
         return self.stats
 
     def drain(self) -> list[RawSample]:
@@ -192,6 +232,8 @@ class Sampler:
             )
         if len(cache) > self.options.stack_map_size // 2:
             self._clear_stacks(idle)
+        if self.dwarf is not None:
+            samples.extend(self.dwarf.take())
         return samples
 
     def _clear_stacks(self, which: int) -> None:

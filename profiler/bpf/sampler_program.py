@@ -37,7 +37,10 @@ STAT_USER_STACK_ERROR = 3  # any other error than "no stack" (-EFAULT)
 STAT_KERNEL_STACK_ERROR = 4
 STAT_MAP_FULL = 5  # the counts map had no room for a new key: the sample is lost
 STAT_FILTERED = 6  # samples of processes not targeted, or idle
-N_STATS = 7
+STAT_DWARF_SAMPLES = 7  # samples sent with registers and a stack copy (DWARF unwinding)
+STAT_DWARF_RING_FULL = 8  # the ring buffer had no room: the sample fell back to frame pointers
+STAT_DWARF_NO_STACK = 9  # the user stack could not be read (e.g. a kernel thread)
+N_STATS = 10
 STAT_NAMES = (
     "samples",
     "user_stack_collisions",
@@ -46,7 +49,31 @@ STAT_NAMES = (
     "kernel_stack_errors",
     "counts_map_full",
     "filtered",
+    "dwarf_samples",
+    "dwarf_ring_full",
+    "dwarf_no_stack",
 )
+
+# struct dwarf_record: what a sample sends for user-space unwinding (perf's --call-graph dwarf
+# approach): the user registers and a copy of the top of the user stack, plus the kernel stack.
+REC_TGID = 0  # u32
+REC_TID = 4  # u32
+REC_COMM = 8  # char[16]
+REC_IP = 24  # u64, user registers (from task_pt_regs: right also when the sample hit the kernel)
+REC_SP = 32
+REC_FP = 40
+REC_STACK_LEN = 48  # u32: bytes of user stack copied
+REC_KSTACK_BYTES = 52  # s32: bytes of kernel stack (bpf_get_stack's result) or -errno
+REC_KSTACK = 56  # u64[KSTACK_DEPTH]
+KSTACK_DEPTH = 64
+REC_HEADER = REC_KSTACK + 8 * KSTACK_DEPTH  # 568: the user stack copy follows
+BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
+
+# Offsets of the user registers in the kernel's struct pt_regs (a stable ABI per architecture).
+PT_REGS = {
+    "x86_64": {"ip": 128, "sp": 152, "fp": 32},
+    "aarch64": {"ip": 256, "sp": 248, "fp": 232},
+}
 
 BPF_F_USER_STACK = 1 << 8
 BPF_NOEXIST = 1
@@ -64,6 +91,15 @@ class SamplerConfig:
     kernel_stacks: bool = True
     include_idle: bool = False
     filter_pids: bool = False  # only tgids present in the ``targets`` map are counted
+    # DWARF unwinding: "off"; "some" (tgids in the ``dwarf_pids`` map); "all".
+    dwarf: str = "off"
+    stack_copy: int = 8192  # bytes of user stack copied per DWARF sample (a power of two)
+    arch: str = "x86_64"
+
+    @property
+    def record_size(self) -> int:
+        """Bytes of one DWARF record in the ring buffer."""
+        return REC_HEADER + self.stack_copy
 
 
 def _count_stat(a: Assembler, stats: object, slot: int) -> None:
@@ -156,6 +192,75 @@ def _sample_body(
     a.exit()
 
 
+def _dwarf_body(a: Assembler, config: SamplerConfig, ring: object, stats: object) -> None:
+    """Emit: reserve a record, fill registers, kernel stack and a copy of the user stack, submit.
+
+    When the ring is full the code falls through to the frame-pointer path (the sample is kept,
+    with a shallower stack, and counted). Expects r6 = ctx, r7 = pid_tgid, r8 = tgid.
+    """
+    regs = PT_REGS[config.arch]
+    a.ld_map_fd(R1, ring)
+    a.mov(R2, config.record_size)
+    a.mov(R3, 0)
+    a.call("ringbuf_reserve")
+    a.jne(R0, 0, "dwarf_reserved")
+    _count_stat(a, stats, STAT_DWARF_RING_FULL)
+    a.ja("frame_pointers")
+    a.label("dwarf_reserved")
+    a.mov(R9, R0, comment="r9 = the record")
+    a.stx(W, R9, REC_TGID, R8)
+    a.stx(W, R9, REC_TID, R7)
+    a.mov(R1, R9)
+    a.add(R1, REC_COMM)
+    a.mov(R2, COMM_LEN)
+    a.call("get_current_comm")
+    # The user registers: the task's saved pt_regs, right even when the sample hit the kernel.
+    a.call("get_current_task_btf")
+    a.mov(R1, R0)
+    a.call("task_pt_regs")
+    for name, off in (("ip", REC_IP), ("sp", REC_SP), ("fp", REC_FP)):
+        a.ldx(DW, R1, R0, regs[name], comment=f"user {name}")
+        a.stx(DW, R9, off, R1)
+    if config.kernel_stacks:
+        a.mov(R1, R6)
+        a.mov(R2, R9)
+        a.add(R2, REC_KSTACK)
+        a.mov(R3, 8 * KSTACK_DEPTH)
+        a.mov(R4, 0)
+        a.call("get_stack")
+        a.stx(W, R9, REC_KSTACK_BYTES, R0)
+    else:
+        a.st(W, R9, REC_KSTACK_BYTES, 0)
+    # Copy the top of the user stack. A read that would cross the end of the stack mapping fails
+    # as a whole, so try smaller copies (the stack's top is near) down to 512 bytes.
+    sizes = []
+    size = config.stack_copy
+    while size >= 512:
+        sizes.append(size)
+        size //= 2
+    for size in sizes:
+        a.mov(R1, R9)
+        a.add(R1, REC_HEADER)
+        a.mov(R2, size)
+        a.ldx(DW, R3, R9, REC_SP)
+        a.call("probe_read_user")
+        a.jeq(R0, 0, f"copied_{size}")
+    _count_stat(a, stats, STAT_DWARF_NO_STACK)
+    a.st(W, R9, REC_STACK_LEN, 0)
+    a.ja("dwarf_submit")
+    for size in sizes:
+        a.label(f"copied_{size}")
+        a.st(W, R9, REC_STACK_LEN, size)
+        a.ja("dwarf_submit")
+    a.label("dwarf_submit")
+    a.mov(R1, R9)
+    a.mov(R2, BPF_RB_NO_WAKEUP)
+    a.call("ringbuf_submit")
+    _count_stat(a, stats, STAT_DWARF_SAMPLES)
+    a.mov(R0, 0)
+    a.exit()
+
+
 def build_sampler(
     config: SamplerConfig,
     counts: tuple[object, object],
@@ -163,6 +268,8 @@ def build_sampler(
     control: object,
     stats: object,
     targets: object | None = None,
+    ring: object | None = None,
+    dwarf_pids: object | None = None,
 ) -> Assembler:
     """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``)."""
     a = Assembler()
@@ -183,6 +290,19 @@ def build_sampler(
         a.add(R2, _TMP)
         a.call("map_lookup_elem")
         a.jeq(R0, 0, "filtered", comment="not a target process")
+
+    if config.dwarf != "off":
+        if ring is None or (config.dwarf == "some" and dwarf_pids is None):
+            raise ValueError("DWARF unwinding needs the ring buffer (and the dwarf_pids map)")
+        if config.dwarf == "some":
+            a.stx(W, R10, _TMP, R8)
+            a.ld_map_fd(R1, dwarf_pids)
+            a.mov(R2, R10)
+            a.add(R2, _TMP)
+            a.call("map_lookup_elem")
+            a.jeq(R0, 0, "frame_pointers", comment="this process has frame pointers")
+        _dwarf_body(a, config, ring, stats)
+        a.label("frame_pointers")
 
     # The key: zeroed first (hash maps compare all bytes, padding included).
     for off in range(0, KEY_SIZE, 8):

@@ -82,6 +82,13 @@ class LazyUnwindTable:
             return NO_INFO
         return rows[bisect_right(pcs, vaddr) - 1]
 
+    def function_rows(self, i: int) -> list[Row]:
+        """The rows of the ``i``-th function (FDE) of the search table, parsed if need be."""
+        entry = self._fdes.get(i)
+        if entry is None:
+            entry = self._load(i)
+        return entry[2]
+
     def _load(self, i: int) -> tuple[int, list[int], list[Row]]:
         offset = self._fde_addrs[i] - self._eh_addr
         fde, _ = parse_entry_at(

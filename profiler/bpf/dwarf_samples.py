@@ -1,0 +1,123 @@
+"""DWARF-unwound samples: read the sampler's ring buffer, unwind each copied stack, aggregate.
+
+The BPF program sends, for processes without frame pointers, the user registers and a copy of
+the top of the user stack (see :mod:`profiler.bpf.sampler_program`). A reader thread consumes the
+ring buffer every few milliseconds, unwinds each record at once with :mod:`profiler.unwind`
+(tables cached by build id; a per-process pc → row memo), and keeps only the resulting addresses,
+aggregated by key like the in-kernel counts map does. :meth:`DwarfSamples.take` hands the
+aggregate to the drain, so both kinds of samples flow through the same pipeline.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections import Counter
+
+from ..model import RawSample
+from . import sampler_program as sp
+
+_HEADER = struct.Struct("<II16sQQQIi")
+POLL_MS = 20
+MAPPINGS_REFRESH_S = 1.0  # re-read /proc/PID/maps at most this often when a pc is unknown
+MAX_PROCESSES = 4096
+
+
+class DwarfSamples:
+    """Consumes DWARF records from ``ring`` (a BPF ring buffer map) on a thread of its own."""
+
+    def __init__(self, ring_map: object, table_cache: object | None = None) -> None:
+        from pybpf.ringbuf import RingBuffer
+
+        from ..unwind import TableCache, Unwinder
+
+        self.table_cache = table_cache if table_cache is not None else TableCache()
+        self._unwinder = Unwinder(cache=self.table_cache)
+        self._mappings: dict[int, tuple[object, float]] = {}
+        self._counts: Counter[tuple] = Counter()
+        self._lock = threading.Lock()
+        self.truncated = 0
+        self.records = 0
+        self._ring = RingBuffer(ring_map, self._on_record)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pp-dwarf", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._ring.poll(POLL_MS)
+
+    def _process_mappings(self, pid: int, refresh: bool = False):
+        from ..unwind import ProcessMappings
+
+        entry = self._mappings.get(pid)
+        now = time.monotonic()
+        if entry is not None and not (refresh and now - entry[1] > MAPPINGS_REFRESH_S):
+            return entry[0]
+        try:
+            mappings = ProcessMappings.from_pid(pid)
+        except OSError:
+            return entry[0] if entry else None  # exited: keep what we saw
+        if len(self._mappings) >= MAX_PROCESSES and pid not in self._mappings:
+            old_pid = next(iter(self._mappings))
+            self._unwinder.forget(self._mappings.pop(old_pid)[0])
+        self._mappings[pid] = (mappings, now)
+        return mappings
+
+    def _on_record(self, record: bytes) -> None:
+        tgid, tid, comm, ip, spv, fp, stack_len, kbytes = _HEADER.unpack_from(record, 0)
+        self.records += 1
+        kernel = ()
+        if kbytes > 0:
+            kernel = struct.unpack_from(f"<{kbytes // 8}Q", record, sp.REC_KSTACK)
+        user: tuple[int, ...] = ()
+        truncated = False
+        if ip and stack_len:
+            stack = bytes(record[sp.REC_HEADER : sp.REC_HEADER + stack_len])
+            mappings = self._process_mappings(tgid)
+            if mappings is not None:
+                result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                if result.truncated and "mapping" in result.reason:
+                    # dlopen or JIT since we read the maps: look again (rate-limited).
+                    mappings = self._process_mappings(tgid, refresh=True)
+                    result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                user, truncated = tuple(result.addrs), result.truncated
+        elif ip:
+            user = (ip,)
+        if truncated:
+            self.truncated += 1
+        key = (tgid, tid, comm, user, kernel, truncated)
+        with self._lock:
+            self._counts[key] += 1
+
+    def take(self) -> list[RawSample]:
+        """The samples unwound since the last call, aggregated (the reader lags by one poll)."""
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        out = []
+        for (tgid, tid, comm, user, kernel, truncated), count in counts.items():
+            out.append(
+                RawSample(
+                    pid=tgid,
+                    tid=tid,
+                    comm=comm.split(b"\0", 1)[0].decode("utf-8", "replace"),
+                    user_stack=user,
+                    kernel_stack=kernel,
+                    count=count,
+                    user_stack_truncated=truncated,
+                )
+            )
+        return out
+
+    def forget(self, pid: int) -> None:
+        """Drop what is kept for ``pid`` (it exited or exec'd)."""
+        entry = self._mappings.pop(pid, None)
+        if entry is not None:
+            self._unwinder.forget(entry[0])
+
+    def close(self) -> None:
+        """Stop the reader thread and unmap the ring buffer."""
+        self._stop.set()
+        self._thread.join()
+        self._ring.close()
