@@ -31,7 +31,6 @@ def parse_folded(lines: Iterable[str]) -> Profile:
 def _parse_folded(lines: Iterable[str]) -> Profile:
     builder = ProfileBuilder([("samples", "count")], ("samples", "count"), 1)
     add = builder.add_sample
-    stacks: dict[str, list[str]] = {}
     for number, raw in enumerate(lines, 1):
         line = raw.rstrip()  # trailing spaces and "\r\n" too
         if not line or line.startswith("#"):
@@ -47,10 +46,9 @@ def _parse_folded(lines: Iterable[str]) -> Profile:
             ) from None
         if not stack:
             raise FoldedFormatError(f"line {number}: a count with no stack: {line[:80]!r}")
-        frames = stacks.get(stack)
-        if frames is None:
-            frames = stacks[stack] = stack.split(";")[::-1]
-        add(frames, value)
+        # No cache of split stacks: folded lines are nearly all distinct, a cache only holds
+        # every frame string of the file in memory (measured: 236 MB → see the report).
+        add(stack.split(";")[::-1], value)
     return builder.build()
 
 

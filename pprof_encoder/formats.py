@@ -8,6 +8,7 @@ Formats: ``pprof`` (gzip-compressed on output, either on input), ``otlp`` (an
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 
 from .decode import parse
@@ -69,7 +70,7 @@ def load(data: bytes, fmt: str | None = None) -> Profile:
     data = _gunzip(data)
     if fmt == "folded" or (fmt is None and _looks_folded(data)):
         try:
-            return parse_folded(data.decode().splitlines())
+            return parse_folded(io.StringIO(data.decode()))
         except UnicodeDecodeError as err:
             raise FoldedFormatError(f"folded input is not UTF-8 text: {err}") from None
     if fmt == "pprof":
