@@ -7,14 +7,12 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-from tests.support import require_tool
-
-from .manifests import DEPLOY, ROOT, agent_container, daemonset_of, load_documents
+from .capabilities import daemonset_capabilities, with_capabilities
+from .manifests import ROOT
 
 # Run under the reduced capabilities: what the agent needs to read on the node.
 _CHECK = r"""
@@ -34,25 +32,6 @@ except OSError as e:
     out["proc_maps"] = e.strerror
 print(json.dumps(out))
 """
-
-
-def daemonset_capabilities() -> list[str]:
-    with open(os.path.join(DEPLOY, "kubernetes", "daemonset.yaml")) as f:
-        container = agent_container(daemonset_of(load_documents(f.read())))
-    return container["securityContext"]["capabilities"]["add"]
-
-
-def with_capabilities(caps: list[str], argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run ``argv`` as root with only ``caps`` in its bounding (hence permitted) set."""
-    setpriv = require_tool("setpriv")
-    bounding = "-all," + ",".join("+" + c.lower() for c in caps)
-    return subprocess.run(
-        [setpriv, f"--bounding-set={bounding}", "--inh-caps=-all", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        **kwargs,
-    )
 
 
 def check_reads(caps: list[str]) -> dict:
