@@ -1,13 +1,15 @@
 """pprof_encoder: hand-rolled protobuf for pprof and OTLP profiles, pure standard library.
 
 Build a profile sample by sample, write it as gzip-compressed pprof, parse it back, validate it,
-or turn it into an OpenTelemetry ``ExportProfilesServiceRequest``::
+or turn it into an OpenTelemetry ``ExportProfilesServiceRequest``:
 
-    from pprof_encoder import Frame, ProfileBuilder, parse
-    b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10)
-    b.add_sample([Frame("leaf", "a.c", 3), "main"], [1, 10], {"pid": 42})
-    data = b.encode()
-    assert parse(data).total() == 10
+>>> from pprof_encoder import Frame, ProfileBuilder, parse
+>>> b = ProfileBuilder([("samples", "count"), ("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10)
+>>> b.add_sample([Frame("leaf", "a.c", 3), "main"], [1, 10], {"pid": 42})
+>>> parse(b.encode()).total()
+10
+>>> from pprof_encoder.otlp import profile_to_otlp
+>>> request = profile_to_otlp(b.build(), {"service.name": "demo"})
 
 Layers (one concern each): :mod:`.wire` (protobuf wire format), :mod:`.profile` (the model),
 :mod:`.encode`/:mod:`.decode` (model ↔ pprof bytes), :mod:`.validate` (pprof's rules),
