@@ -201,20 +201,24 @@ class Parser:
     # -- low-level helpers -------------------------------------------------------------------
 
     def peek(self, offset: int = 0) -> str:
+        """The character ``offset`` ahead ('' at the end)."""
         i = self.pos + offset
         return self.s[i : i + 1]
 
     def eat(self, text: str) -> bool:
+        """Consume ``text`` if it comes next."""
         if self.s.startswith(text, self.pos):
             self.pos += len(text)
             return True
         return False
 
     def expect(self, text: str) -> None:
+        """Consume ``text`` or fail."""
         if not self.eat(text):
             raise ParseError(f"expected {text!r} at {self.pos}")
 
     def number(self) -> int:
+        """A ``<number>``: decimal digits."""
         m = _NUMBER.match(self.s, self.pos)
         if m is None:
             raise ParseError("expected a number")
@@ -236,6 +240,7 @@ class Parser:
         return value + 1
 
     def enter(self) -> None:
+        """One level deeper; fail past MAX_DEPTH."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ParseError("nesting too deep")
@@ -262,6 +267,7 @@ class Parser:
         return node
 
     def encoding(self) -> Node:
+        """``<encoding>``: a function (name and parameter types), a data name or a special name."""
         c = self.peek()
         if c in ("T", "G"):
             return self.special_name()
@@ -277,6 +283,7 @@ class Parser:
         return Encoding(ret, name, params, info.quals)
 
     def bare_function_params(self) -> list[Node]:
+        """The parameter types up to the end (``v`` alone means none)."""
         params = []
         while self.pos < self.n and self.s[self.pos] not in "E.":
             params.append(self.type())
@@ -287,6 +294,7 @@ class Parser:
         return params
 
     def special_name(self) -> Node:
+        """``T...`` / ``G...``: vtables, typeinfo, thunks, guard variables..."""
         if self.eat("T"):
             c = self.peek()
             if c in SPECIAL_PREFIXES:
@@ -328,6 +336,7 @@ class Parser:
         raise ParseError("unknown special name")
 
     def take(self) -> str:
+        """Consume and return one character."""
         c = self.peek()
         if not c:
             raise ParseError("unexpected end")
@@ -335,6 +344,7 @@ class Parser:
         return c
 
     def call_offset(self, kind: str) -> None:
+        """Skip a thunk's ``h``/``v`` call offset (not printed)."""
         if kind == "h":
             self.eat("n")
             self.number()
@@ -352,6 +362,7 @@ class Parser:
     # -- names -------------------------------------------------------------------------------
 
     def name(self, info: _NameInfo) -> Node:
+        """``<name>``: nested, local, unscoped or unscoped-template name."""
         self.enter()
         node = self._name(info)
         self.depth -= 1
@@ -381,6 +392,7 @@ class Parser:
         return node
 
     def nested_name(self, info: _NameInfo) -> Node:
+        """``N [CV] [ref] <prefix> <unqualified-name> E``."""
         self.expect("N")
         quals = self.cv_qualifiers()
         if self.eat("R"):
@@ -438,6 +450,7 @@ class Parser:
         return node
 
     def local_name(self, info: _NameInfo) -> Node:
+        """``Z <encoding> E <entity> [discriminator]``: ``f()::x``."""
         self.expect("Z")
         encoding = self.encoding()
         self.expect("E")
@@ -458,6 +471,7 @@ class Parser:
         return LocalName(encoding, entity)
 
     def discriminator(self) -> None:
+        """Skip ``_ <digit>`` / ``__ <number> _`` (not printed)."""
         if not self.eat("_"):
             return
         if self.eat("_"):
@@ -468,6 +482,7 @@ class Parser:
             self.pos += 1
 
     def unqualified_name(self, info: _NameInfo, prefix: Node | None) -> Node:
+        """A source name, operator, constructor/destructor or unnamed type, with ABI tags."""
         c = self.peek()
         if c == "L":
             # GCC's internal-linkage marker: not printed.
@@ -490,6 +505,7 @@ class Parser:
         return node
 
     def source_text(self) -> str:
+        """``<length><identifier>``: the identifier."""
         length = self.number()
         end = self.pos + length
         if length == 0 or end > self.n:
@@ -499,12 +515,14 @@ class Parser:
         return text
 
     def source_name(self) -> Node:
+        """A source name as a node (``_GLOBAL__N`` is the anonymous namespace)."""
         text = self.source_text()
         if text.startswith("_GLOBAL_") and len(text) > 9 and text[8] in "._$" and text[9] == "N":
             return Name("(anonymous namespace)")
         return Name(text)
 
     def ctor_dtor(self, prefix: Node | None) -> Node:
+        """``C1``/``C2``/``CI1 <type>``/``D0``...: named after the class."""
         base = prefix.base_name() if prefix is not None else None
         if base is None:
             raise ParseError("constructor without a class name")
@@ -521,6 +539,7 @@ class Parser:
         return Name("~" + base)
 
     def unnamed_type(self) -> Node:
+        """``Ut_`` (``{unnamed type#1}``) and ``Ul <params> E _`` (``{lambda(int)#1}``)."""
         self.expect("U")
         if self.eat("t"):
             number = self.optional_number_then_underscore()
@@ -533,6 +552,7 @@ class Parser:
         raise ParseError("unknown unnamed type")
 
     def bare_function_params_until_e(self) -> list[Node]:
+        """A lambda's parameter types, up to ``E``."""
         params = []
         while self.peek() not in ("E", ""):
             params.append(self.type())
@@ -541,6 +561,7 @@ class Parser:
         return params
 
     def optional_number_then_underscore(self) -> int:
+        """``_`` is #1, ``<n>_`` is #n+2."""
         if self.eat("_"):
             return 1
         number = self.number()
@@ -548,6 +569,7 @@ class Parser:
         return number + 2
 
     def operator_name(self, info: _NameInfo) -> Node:
+        """``<operator-name>``: ``operator+``, ``operator new``, conversions, literals."""
         code = self.s[self.pos : self.pos + 2]
         if code == "cv":
             self.pos += 2
@@ -575,6 +597,7 @@ class Parser:
     # -- substitutions and template parameters ------------------------------------------------
 
     def substitution(self) -> Node:
+        """``S_``, ``S<seq-id>_`` and the std abbreviations ``St``, ``Sa``, ``Ss``..."""
         self.expect("S")
         c = self.peek()
         if c in STD_NODES:
@@ -586,10 +609,12 @@ class Parser:
         return self.subs[index]
 
     def template_param(self) -> Node:
+        """``T_``, ``T<n>_``."""
         self.expect("T")
         return TemplateParam(self.seq_id())
 
     def template_args(self) -> list[Node]:
+        """``I <template-arg>+ E``."""
         self.expect("I")
         saved = self.in_conversion
         self.in_conversion = False
@@ -602,6 +627,7 @@ class Parser:
         return args
 
     def template_arg(self) -> Node:
+        """A type, ``X <expression> E``, ``L <literal> E`` or ``J <pack> E``."""
         self.enter()
         node = self._template_arg()
         self.depth -= 1
@@ -629,6 +655,7 @@ class Parser:
     # -- types -------------------------------------------------------------------------------
 
     def cv_qualifiers(self) -> str:
+        """``[r] [V] [K]`` as printed after a type."""
         restrict = self.eat("r")
         volatile = self.eat("V")
         const = self.eat("K")
@@ -639,6 +666,7 @@ class Parser:
         )
 
     def type(self) -> Node:
+        """``<type>`` (every non-builtin type becomes a substitution candidate)."""
         c = self.s[self.pos : self.pos + 1]
         builtin = BUILTIN_NODES.get(c)
         if builtin is not None:
@@ -763,6 +791,7 @@ class Parser:
         raise ParseError("unknown D type")
 
     def decltype(self) -> Node:
+        """``Dt``/``DT <expression> E``."""
         self.expect("D")
         self.take()
         expr = self.expression()
@@ -770,9 +799,11 @@ class Parser:
         return Wrapped("decltype (", expr, ")")
 
     def class_type(self) -> Node:
+        """A class or enum type: a name."""
         return self.name(_NameInfo())
 
     def function_type(self, exception_suffix: str) -> Node:
+        """``F [Y] <return> <params> [ref] E``."""
         self.expect("F")
         self.eat("Y")
         ret = self.type()
@@ -795,6 +826,7 @@ class Parser:
         return FunctionType(ret, params, ref + exception_suffix)
 
     def array_type(self) -> Node:
+        """``A <dimension> _ <element>``."""
         self.expect("A")
         dimension: Node | None = None
         if self.peek() in _DIGITS:
@@ -807,6 +839,7 @@ class Parser:
     # -- expressions ---------------------------------------------------------------------------
 
     def expr_primary(self) -> Node:
+        """``L <type> <value> E`` or ``L _Z <encoding> E``."""
         self.expect("L")
         if self.eat("_Z") or self.eat("Z"):
             enc = self.encoding()
@@ -821,6 +854,7 @@ class Parser:
         return Literal(type_, value)
 
     def expression(self) -> Node:
+        """``<expression>`` (the forms compilers put in symbols)."""
         self.enter()
         node = self._expression()
         self.depth -= 1
@@ -958,6 +992,7 @@ class Parser:
         return NewExpression(scope + ("new[] " if array else "new "), placement, type_, init)
 
     def unresolved_name(self) -> Node:
+        """``[gs] [sr ...] <base-unresolved-name>``: a name in a dependent expression."""
         global_scope = self.eat("gs")
         if self.eat("sr"):
             c = self.peek()
@@ -986,6 +1021,7 @@ class Parser:
         return node
 
     def unresolved_type(self) -> Node:
+        """A template parameter, decltype or substitution as a qualifier."""
         c = self.peek()
         if c == "T":
             node = self.template_param()
@@ -1000,12 +1036,14 @@ class Parser:
         raise ParseError("bad unresolved type")
 
     def simple_id(self) -> Node:
+        """``<source-name> [<template-args>]``."""
         node: Node = self.source_name()
         if self.peek() == "I":
             node = Template(node, self.template_args())
         return node
 
     def base_unresolved_name(self) -> Node:
+        """A name, ``on <operator>`` or ``dn <destructor>``."""
         if self.peek() in _DIGITS:
             return self.simple_id()
         if self.eat("dn"):

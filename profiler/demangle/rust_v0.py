@@ -78,6 +78,7 @@ class Printer:
     # -- output and input ---------------------------------------------------------------------
 
     def emit(self, text: str) -> None:
+        """Append output (nothing while skipping); fail past MAX_OUTPUT."""
         if self.skip:
             return
         self.size += len(text)
@@ -86,15 +87,18 @@ class Printer:
         self.out.append(text)
 
     def peek(self) -> str:
+        """The next character ('' at the end)."""
         return self.s[self.pos] if self.pos < self.n else ""
 
     def eat(self, c: str) -> bool:
+        """Consume ``c`` if it comes next."""
         if self.pos < self.n and self.s[self.pos] == c:
             self.pos += 1
             return True
         return False
 
     def next(self) -> str:
+        """Consume and return one character."""
         if self.pos >= self.n:
             raise ParseError("unexpected end")
         c = self.s[self.pos]
@@ -102,15 +106,18 @@ class Printer:
         return c
 
     def enter(self) -> None:
+        """One level deeper; fail past MAX_DEPTH or MAX_STEPS."""
         self.depth += 1
         self.steps += 1
         if self.depth > MAX_DEPTH or self.steps > MAX_STEPS:
             raise ParseError("too deep or too long")
 
     def leave(self) -> None:
+        """One level back up."""
         self.depth -= 1
 
     def integer_62(self) -> int:
+        """``<base-62-number>``: ``_`` is 0, ``<digits>_`` is value + 1."""
         if self.eat("_"):
             return 0
         value = 0
@@ -126,14 +133,17 @@ class Printer:
                 raise ParseError("number too large")
 
     def opt_integer_62(self, tag: str) -> int:
+        """``[<tag> <base-62-number>]``: 0 when absent, else the number + 1."""
         if not self.eat(tag):
             return 0
         return self.integer_62() + 1
 
     def disambiguator(self) -> int:
+        """``[s <base-62-number>]``."""
         return self.opt_integer_62("s")
 
     def decimal(self) -> int:
+        """A ``<decimal-number>``."""
         start = self.pos
         s = self.s
         if start < self.n and s[start] == "0":
@@ -160,6 +170,7 @@ class Printer:
         return text, punycode
 
     def backref(self) -> int:
+        """``B <base-62-number>``: a position before this one (so backrefs always end)."""
         start = self.pos - 1  # position of the "B"
         target = self.integer_62()
         if target >= start:
@@ -183,6 +194,7 @@ class Printer:
     # -- grammar ------------------------------------------------------------------------------
 
     def path(self, in_value: bool) -> None:
+        """``<path>``: crate root, nested path, impl, trait impl or generic arguments."""
         self.enter()
         try:
             self._path(in_value)
@@ -244,6 +256,7 @@ class Printer:
             raise ParseError("bad path")
 
     def generic_args(self) -> None:
+        """``<generic-arg>* E``, comma separated."""
         first = True
         while not self.eat("E"):
             if not first:
@@ -252,6 +265,7 @@ class Printer:
             self.generic_arg()
 
     def generic_arg(self) -> None:
+        """A lifetime, a type or ``K <const>``."""
         if self.eat("L"):
             self.lifetime(self.integer_62())
         elif self.eat("K"):
@@ -260,6 +274,7 @@ class Printer:
             self.type()
 
     def lifetime(self, index: int) -> None:
+        """``'_``, ``'a``, ``'b``... counted from the innermost binder."""
         self.emit("'")
         if index == 0:
             self.emit("_")
@@ -287,6 +302,7 @@ class Printer:
         return count
 
     def type(self) -> None:
+        """``<type>``: basic types, references, pointers, arrays, tuples, fn and dyn types."""
         self.enter()
         try:
             self._type()
@@ -380,6 +396,7 @@ class Printer:
             self.path(False)
 
     def dyn_trait(self) -> None:
+        """A ``dyn`` bound: trait path and associated type bindings."""
         open_generics = self.path_maybe_open_generics()
         while self.eat("p"):
             self.emit(", " if open_generics else "<")
@@ -413,6 +430,7 @@ class Printer:
         return False
 
     def const(self) -> None:
+        """``<const>``: integers, bool, char, ``_`` and backrefs."""
         self.enter()
         try:
             self._const()
@@ -451,6 +469,7 @@ class Printer:
         raise ParseError("unsupported const")
 
     def const_hex(self) -> int:
+        """The ``<hex-digits> _`` of a constant."""
         start = self.pos
         while self.pos < self.n and self.s[self.pos] != "_":
             if self.s[self.pos] not in "0123456789abcdef":
