@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import (
     ExportProfilesServiceRequest,
 )
 
-from pprof_encoder import DecodeError, Frame, Mapping, ProfileBuilder
+from pprof_encoder import DecodeError, Frame, InvalidProfileError, Mapping, ProfileBuilder
 from pprof_encoder.formats import otlp_to_profile
 from pprof_encoder.otlp import (
     BUILD_ID_ATTRIBUTE,
@@ -253,3 +254,29 @@ def test_every_sample_has_one_value_even_zero():
     req = official(profile_to_otlp(b.build()))
     profiles = req.resource_profiles[0].scope_profiles[0].profiles
     assert [[list(s.values) for s in pr.samples] for pr in profiles] == [[[4096]], [[0]]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash_the_otlp_decoder(data):
+    try:
+        decode_request(data)
+    except (DecodeError, InvalidProfileError):
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 1 << 20), st.integers(0, 255))
+def test_flipped_bytes_never_crash_the_otlp_decoder(position, value):
+    b = ProfileBuilder([("samples", "count")], ("cpu", "nanoseconds"), 10)
+    b.add_sample(
+        [Frame("leaf", "a.c", 1, 0x401000, MAP, inlined=True), Frame("f", "a.c", 2, 0x401000, MAP)],
+        3,
+        {"thread.name": "w", "thread.id": 4},
+    )
+    data = bytearray(profile_to_otlp(b.build(), {"service.name": "s", "pi": 3.5, "ok": True}))
+    data[position % len(data)] = value
+    try:
+        decode_request(bytes(data))
+    except (DecodeError, InvalidProfileError):
+        pass
