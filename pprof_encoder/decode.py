@@ -222,12 +222,16 @@ def _samples(
     buf: bytes, ranges: list[tuple[int, int]], strings: _Strings, locations: dict[int, Location]
 ) -> list[Sample]:
     samples = []
-    label_sets: dict[bytes, tuple[Label, ...]] = {}  # encoded labels → decoded: they repeat
+    # Encoded → decoded caches: label sets, stacks (one per thread and label set) and values
+    # (count × period) repeat across samples.
+    label_sets: dict[bytes, tuple[Label, ...]] = {}
+    stacks: dict[bytes, list[Location]] = {}
+    value_lists: dict[bytes, list[int]] = {}
     for a, b in ranges:
         labels: tuple[Label, ...] | None = None
         fast = _sample_fields(buf, a, b)
         if fast is not None:
-            ids, values, label_start = fast
+            ids_start, ids_end, values_start, values_end, label_start = fast
             if label_start == b:
                 labels = ()
             else:
@@ -239,12 +243,20 @@ def _samples(
                         label_sets[encoded] = labels
         if labels is None:
             ids, values, labels = _sample_fields_slow(buf, a, b, strings)
-        try:
-            locs = [locations[i] for i in ids]
-        except KeyError as err:
-            raise DecodeError(
-                f"a sample references location id {err.args[0]}, which does not exist"
-            ) from None
+            locs = _resolve(ids, locations)
+        else:
+            encoded = buf[ids_start:ids_end]
+            locs = stacks.get(encoded)
+            if locs is None:
+                locs = stacks[encoded] = _resolve(
+                    unpack_varints(buf, ids_start, ids_end), locations
+                )
+            locs = list(locs)  # each sample owns its list
+            encoded = buf[values_start:values_end]
+            values = value_lists.get(encoded)
+            if values is None:
+                values = value_lists[encoded] = unpack_varints(buf, values_start, values_end)
+            values = list(values)
         for v in values:
             if v >= _INT64_SIGN:
                 values = [to_int64(v) for v in values]
@@ -253,30 +265,36 @@ def _samples(
     return samples
 
 
-def _sample_fields(buf: bytes, a: int, b: int) -> tuple[list[int], list[int], int] | None:
-    """Location ids and values of the sample ``buf[a:b]``, and where its labels start.
+def _resolve(ids: list[int], locations: dict[int, Location]) -> list[Location]:
+    try:
+        return [locations[i] for i in ids]
+    except KeyError as err:
+        raise DecodeError(
+            f"a sample references location id {err.args[0]}, which does not exist"
+        ) from None
+
+
+def _sample_fields(buf: bytes, a: int, b: int) -> tuple[int, int, int, int, int] | None:
+    """Where the packed location ids, the packed values and the labels of a sample are.
 
     The fast path for the usual layout (packed ids, packed values, then only labels, as pprof
     writers emit them); None for any other layout, which :func:`_sample_fields_slow` reads.
     """
     pos = a
-    ids: list[int] = []
-    values: list[int] = []
+    ids_start = ids_end = values_start = values_end = a
     if pos < b and buf[pos] == 0x0A:  # location_id, packed
-        n, start = read_varint(buf, pos + 1, b)
-        pos = start + n
+        n, ids_start = read_varint(buf, pos + 1, b)
+        pos = ids_end = ids_start + n
         if pos > b:
             raise DecodeError(f"Sample.location_id at byte {a}: length {n} exceeds the sample")
-        ids = unpack_varints(buf, start, pos)
     if pos < b and buf[pos] == 0x12:  # value, packed
-        n, start = read_varint(buf, pos + 1, b)
-        end = start + n
-        if end > b:
+        n, values_start = read_varint(buf, pos + 1, b)
+        values_end = values_start + n
+        if values_end > b:
             raise DecodeError(f"Sample.value at byte {pos}: length {n} exceeds the sample")
-        values = unpack_varints(buf, start, end)
-        pos = end
+        pos = values_end
     if pos >= b or buf[pos] == 0x1A:
-        return ids, values, pos
+        return ids_start, ids_end, values_start, values_end, pos
     return None
 
 
