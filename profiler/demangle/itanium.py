@@ -165,6 +165,7 @@ SPECIAL_PREFIXES = {
 
 _DIGITS = frozenset("0123456789")  # a set: "" (end of input) is not a digit
 _NUMBER = re.compile(r"[0-9]+")
+_CV_START = frozenset("rVK")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -619,8 +620,13 @@ class Parser:
         saved = self.in_conversion
         self.in_conversion = False
         args = []
-        while not self.eat("E"):
-            if self.pos >= self.n:
+        s = self.s
+        while True:
+            c = s[self.pos : self.pos + 1]
+            if c == "E":
+                self.pos += 1
+                break
+            if not c:
                 raise ParseError("unterminated template arguments")
             args.append(self.template_arg())
         self.in_conversion = saved
@@ -656,6 +662,8 @@ class Parser:
 
     def cv_qualifiers(self) -> str:
         """``[r] [V] [K]`` as printed after a type."""
+        if self.s[self.pos : self.pos + 1] not in _CV_START:
+            return ""  # the common case, without three look-ups
         restrict = self.eat("r")
         volatile = self.eat("V")
         const = self.eat("K")

@@ -139,6 +139,8 @@ class Name(Node):
     def left(self, p: Printer) -> None:
         p.add(self.text)
 
+    full = left  # no right part
+
     def base_name(self) -> str | None:
         return self.text
 
@@ -182,6 +184,8 @@ class Nested(Node):
         p.add("::")
         self.name.full(p)
 
+    full = left  # no right part
+
     def base_name(self) -> str | None:
         # Unnamed types and lambdas have no name: GNU uses the last identifier before them.
         return self.name.base_name() or self.prefix.base_name()
@@ -216,6 +220,8 @@ class Template(Node):
             p.add(" ")
         p.add(">")
 
+    full = left  # no right part
+
     def base_name(self) -> str | None:
         return self.name.base_name()
 
@@ -240,6 +246,8 @@ class AbiTagged(Node):
         self.name.full(p)
         p.add("[abi:" + self.tag + "]")
 
+    full = left  # no right part
+
     def base_name(self) -> str | None:
         return self.name.base_name()
 
@@ -260,6 +268,8 @@ class Conversion(Node):
         p.templates.append(p.current_template)
         self.type.full(p)
         p.templates.pop()
+
+    full = left  # no right part
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.type.find_pack(p)
@@ -282,6 +292,8 @@ class Lambda(Node):
         p.in_lambda = saved
         p.add(")#" + str(self.number) + "}")
 
+    full = left  # no right part
+
 
 class LocalName(Node):
     """``function()::entity``."""
@@ -296,6 +308,8 @@ class LocalName(Node):
         self.encoding.full(p)
         p.add("::")
         self.entity.full(p)
+
+    full = left  # no right part
 
     def base_name(self) -> str | None:
         return self.entity.base_name()
@@ -314,6 +328,8 @@ class Prefixed(Node):
         p.add(self.prefix)
         self.child.full(p)
 
+    full = left  # no right part
+
 
 class Suffixed(Node):
     """A node followed by fixed text: ``f() [clone .cold]``."""
@@ -327,6 +343,8 @@ class Suffixed(Node):
     def left(self, p: Printer) -> None:
         self.child.full(p)
         p.add(self.suffix)
+
+    full = left  # no right part
 
 
 class ConstructionVtable(Node):
@@ -343,6 +361,8 @@ class ConstructionVtable(Node):
         self.base.full(p)
         p.add("-in-")
         self.derived.full(p)
+
+    full = left  # no right part
 
 
 class Qualified(Node):
@@ -652,6 +672,8 @@ class ArgPack(Node):
         print_list(p, self.items)
         p.pack_index = saved
 
+    full = left  # no right part
+
 
 class PackExpansion(Node):
     """``Dp`` / ``sp``: the pattern once per element of the pack it names."""
@@ -674,6 +696,8 @@ class PackExpansion(Node):
             p.pack_index = i
             self.pattern.full(p)
         p.pack_index = saved
+
+    full = left  # no right part
 
 
 class Literal(Node):
@@ -718,6 +742,8 @@ class Literal(Node):
             return
         p.add(("-" if negative else "") + value)
 
+    full = left  # no right part
+
 
 class FunctionParam(Node):
     """``fp_``: the n-th parameter of the function, ``{parm#1}``."""
@@ -729,6 +755,8 @@ class FunctionParam(Node):
 
     def left(self, p: Printer) -> None:
         p.add("{parm#" + str(self.number) + "}")
+
+    full = left  # no right part
 
     def simple(self) -> bool:
         return True
@@ -768,6 +796,8 @@ class Binary(Node):
         if self.op == ">":
             p.add(")")
 
+    full = left  # no right part
+
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.lhs.find_pack(p) or self.rhs.find_pack(p)
 
@@ -795,6 +825,8 @@ class Unary(Node):
             return
         subexpression(p, operand)
 
+    full = left  # no right part
+
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.operand.find_pack(p)
 
@@ -814,6 +846,8 @@ class Wrapped(Node):
         self.inner.full(p)
         p.add(self.after)
 
+    full = left  # no right part
+
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.inner.find_pack(p)
 
@@ -832,6 +866,8 @@ class Call(Node):
         p.add("(")
         print_list(p, self.args)
         p.add(")")
+
+    full = left  # no right part
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         for arg in self.args:
@@ -858,6 +894,8 @@ class SizeofPack(Node):
             self.param.full(p)
             p.add(")")
 
+    full = left  # no right part
+
 
 class Cast(Node):
     """``(int){parm#1}``."""
@@ -873,6 +911,8 @@ class Cast(Node):
         self.type.full(p)
         p.add(")")
         subexpression(p, self.operand)
+
+    full = left  # no right part
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         return self.operand.find_pack(p)
@@ -902,6 +942,8 @@ class NewExpression(Node):
             p.add("(")
             print_list(p, self.init)
             p.add(")")
+
+    full = left  # no right part
 
     def find_pack(self, p: Printer) -> ArgPack | None:
         for node in [*self.placement, *(self.init or [])]:
