@@ -34,6 +34,7 @@ default
 exec:
   command:
     - python
+    - -S  # no site-packages: 30 ms instead of 200+
     - -c
     - "import os,sys,time;limit=3*float(os.environ.get('INTERVAL') or 10)+30;sys.exit(time.time()-os.stat(os.environ['STATUS_FILE']).st_mtime>limit)"
 {{- end }}
