@@ -57,9 +57,11 @@ def libstdcxx() -> str | None:
 
 
 def rust_std_libraries() -> list[str]:
-    """The Rust toolchains' ``libstd-*.so`` files (their symbols are v0-mangled)."""
+    """The Rust toolchains' ``libstd-*.so`` files (rustup's are v0-mangled), rustup's first."""
     home = os.path.expanduser("~")
-    return sorted(glob.glob(f"{home}/.rustup/toolchains/*/lib/rustlib/*/lib/libstd-*.so"))
+    rustup = sorted(glob.glob(f"{home}/.rustup/toolchains/*/lib/rustlib/*/lib/libstd-*.so"))
+    distro = sorted(glob.glob("/usr/lib/rustlib/*/lib/libstd-*.so"))
+    return rustup + distro
 
 
 def build_cxx(out_dir: str, optimizations: list[str]) -> list[str]:

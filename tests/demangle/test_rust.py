@@ -91,7 +91,8 @@ def test_rust_std_library_matches_cxxfilt() -> None:
     symbols: dict[str, None] = {}
     for path in libraries:
         for name in elf_symbol_names(path):
-            if name.startswith("_R") and not libiberty_wide_const_bug(name):
+            rust = name.startswith("_R") or re.search(r"17h[0-9a-f]{16}E", name)
+            if rust and not libiberty_wide_const_bug(name):
                 symbols[name] = None
     assert len(symbols) > 1000
     _check_against_cxxfilt(list(symbols))
