@@ -94,6 +94,15 @@ def check_agent_container(ds: dict) -> None:
         assert "emptyDir" in volumes[mount["name"]], name
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["exec"]["command"][0] == "python"
+    # The AppArmor annotation names a container (the API server rejects it otherwise) and agrees
+    # with the securityContext field where both are set.
+    prefix = "container.apparmor.security.beta.kubernetes.io/"
+    annotations = ds["spec"]["template"]["metadata"].get("annotations", {})
+    for key, value in annotations.items():
+        if key.startswith(prefix):
+            assert key[len(prefix) :] == container["name"]
+            field = sc.get("appArmorProfile", {}).get("type")
+            assert field is None or field.lower() == value
 
 
 def run_probe(command: list[str], env: dict[str, str]) -> int:
