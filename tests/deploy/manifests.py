@@ -12,7 +12,9 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "deploy")
-KUBERNETES_VERSION = "1.30.0"  # kubernetes-validate ships schemas for 1.25 ... 1.37
+# kubernetes-validate 1.37 ships schemas for 1.25 ... 1.37: the oldest version with the
+# appArmorProfile field, and the newest.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
 # What the agent needs to read or do on a node, whatever the install path.
 REQUIRED_CAPABILITIES = {"BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE", "SYSLOG", "SYS_PTRACE"}
@@ -23,11 +25,12 @@ def load_documents(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def validate(doc: dict) -> str:
-    """Validate one object against the Kubernetes schema (strict: unknown fields are errors)."""
+def validate(doc: dict) -> list[str]:
+    """Validate one object against each Kubernetes schema version (strict: unknown fields are
+    errors); returns the versions validated against."""
     import kubernetes_validate
 
-    return kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    return [kubernetes_validate.validate(doc, v, strict=True) for v in KUBERNETES_VERSIONS]
 
 
 def daemonset_of(docs: list[dict]) -> dict:
