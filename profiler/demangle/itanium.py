@@ -1,34 +1,44 @@
 """Itanium C++ ABI demangling (``_Z...``), printed the way GNU ``c++filt`` prints it.
 
 The grammar is the one in the Itanium C++ ABI, "External Names (a.k.a. Mangling)". The parser
-builds a tree of :mod:`.itanium_nodes` and keeps the substitution table (``S_``, ``S0_``...) and
-the template arguments ``T_`` refers to. A recursion limit and an output budget keep hostile
+(names and types here, expressions in :mod:`.itanium_expressions`, fixed tables in
+:mod:`.itanium_grammar`) builds a tree of :mod:`.itanium_nodes` and keeps the substitution table
+(``S_``, ``S0_``...). Template parameters (``T_``) are resolved when the tree is printed, against
+the function being printed, as GNU does. A recursion limit and an output budget keep hostile
 input from hanging or exhausting the stack; any parse failure leaves the symbol unchanged.
 """
 
 from __future__ import annotations
 
-import re
-
+from .itanium_expressions import ExpressionGrammar
+from .itanium_grammar import (
+    BASE36,
+    BUILTIN_D_TYPES,
+    BUILTIN_NODES,
+    CV_START,
+    DIGITS,
+    NUMBER,
+    OPERATORS,
+    SPECIAL_PREFIXES,
+    STD,
+    STD_NODES,
+    NameInfo,
+    ParseError,
+    is_clone_char,
+)
 from .itanium_nodes import (
     AbiTagged,
     ArgPack,
     Array,
-    Binary,
-    Call,
-    Cast,
     ConstructionVtable,
     Conversion,
     Encoding,
-    FunctionParam,
     FunctionType,
     Lambda,
-    Literal,
     LocalName,
     MemberPointer,
     Name,
     Nested,
-    NewExpression,
     Node,
     PackExpansion,
     Pointer,
@@ -36,155 +46,17 @@ from .itanium_nodes import (
     PrintBudgetExceeded,
     Printer,
     Qualified,
-    SizeofPack,
-    StdAbbreviation,
     Suffixed,
     Template,
     TemplateParam,
-    Unary,
     Unnamed,
     Wrapped,
 )
 
 MAX_DEPTH = 150  # nesting levels; Python frames used per level stay well under the stack limit
 
-BUILTIN_TYPES = {
-    "v": "void",
-    "w": "wchar_t",
-    "b": "bool",
-    "c": "char",
-    "a": "signed char",
-    "h": "unsigned char",
-    "s": "short",
-    "t": "unsigned short",
-    "i": "int",
-    "j": "unsigned int",
-    "l": "long",
-    "m": "unsigned long",
-    "x": "long long",
-    "y": "unsigned long long",
-    "n": "__int128",
-    "o": "unsigned __int128",
-    "f": "float",
-    "d": "double",
-    "e": "long double",
-    "g": "__float128",
-    "z": "...",
-}
-BUILTIN_D_TYPES = {
-    "d": "decimal64",
-    "e": "decimal128",
-    "f": "decimal32",
-    "h": "half",
-    "i": "char32_t",
-    "s": "char16_t",
-    "u": "char8_t",
-    "a": "auto",
-    "c": "decltype(auto)",
-    "n": "decltype(nullptr)",
-}
-BUILTIN_NODES = {code: Name(text) for code, text in BUILTIN_TYPES.items()}
 
-# Operator name -> (printed text, arity in expressions).
-OPERATORS = {
-    "nw": ("new", 3),
-    "na": ("new[]", 3),
-    "dl": ("delete", 1),
-    "da": ("delete[]", 1),
-    "ps": ("+", 1),
-    "ng": ("-", 1),
-    "ad": ("&", 1),
-    "de": ("*", 1),
-    "co": ("~", 1),
-    "pl": ("+", 2),
-    "mi": ("-", 2),
-    "ml": ("*", 2),
-    "dv": ("/", 2),
-    "rm": ("%", 2),
-    "an": ("&", 2),
-    "or": ("|", 2),
-    "eo": ("^", 2),
-    "aS": ("=", 2),
-    "pL": ("+=", 2),
-    "mI": ("-=", 2),
-    "mL": ("*=", 2),
-    "dV": ("/=", 2),
-    "rM": ("%=", 2),
-    "aN": ("&=", 2),
-    "oR": ("|=", 2),
-    "eO": ("^=", 2),
-    "ls": ("<<", 2),
-    "rs": (">>", 2),
-    "lS": ("<<=", 2),
-    "rS": (">>=", 2),
-    "eq": ("==", 2),
-    "ne": ("!=", 2),
-    "lt": ("<", 2),
-    "gt": (">", 2),
-    "le": ("<=", 2),
-    "ge": (">=", 2),
-    "ss": ("<=>", 2),
-    "nt": ("!", 1),
-    "aa": ("&&", 2),
-    "oo": ("||", 2),
-    "pp": ("++", 1),
-    "mm": ("--", 1),
-    "cm": (",", 2),
-    "pm": ("->*", 2),
-    "pt": ("->", 2),
-    "dt": (".", 2),
-    "cl": ("()", 2),
-    "ix": ("[]", 2),
-    "qu": ("?", 3),
-    "aw": ("co_await", 1),
-}
-
-# Std abbreviations, printed in full (c++filt's default, verbose, form).
-STD_ABBREVIATIONS = {
-    "a": ("std::allocator", "allocator"),
-    "b": ("std::basic_string", "basic_string"),
-    "s": (
-        "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
-        "basic_string",
-    ),
-    "i": ("std::basic_istream<char, std::char_traits<char> >", "basic_istream"),
-    "o": ("std::basic_ostream<char, std::char_traits<char> >", "basic_ostream"),
-    "d": ("std::basic_iostream<char, std::char_traits<char> >", "basic_iostream"),
-}
-STD_NODES = {code: StdAbbreviation(text, base) for code, (text, base) in STD_ABBREVIATIONS.items()}
-STD = Name("std")
-
-SPECIAL_PREFIXES = {
-    "V": "vtable for ",
-    "T": "VTT for ",
-    "I": "typeinfo for ",
-    "S": "typeinfo name for ",
-    "H": "TLS init function for ",
-    "W": "TLS wrapper function for ",
-}
-
-_DIGITS = frozenset("0123456789")  # a set: "" (end of input) is not a digit
-_NUMBER = re.compile(r"[0-9]+")
-_CV_START = frozenset("rVK")
-_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-class ParseError(Exception):
-    """The input is not a mangled name we can read."""
-
-
-class _NameInfo:
-    """What the encoding needs to know about the name it just parsed."""
-
-    __slots__ = ("ends_in_template", "is_ctor_dtor_conv", "quals")
-
-    def __init__(self) -> None:
-        self.ends_in_template = False
-        self.is_ctor_dtor_conv = False
-        self.quals = ""
-
-
-class Parser:
+class Parser(ExpressionGrammar):
     """Recursive-descent parser over one mangled name."""
 
     __slots__ = ("depth", "in_conversion", "n", "new_sr", "pos", "s", "subs")
@@ -220,7 +92,7 @@ class Parser:
 
     def number(self) -> int:
         """A ``<number>``: decimal digits."""
-        m = _NUMBER.match(self.s, self.pos)
+        m = NUMBER.match(self.s, self.pos)
         if m is None:
             raise ParseError("expected a number")
         self.pos = m.end()
@@ -232,8 +104,8 @@ class Parser:
             return 0
         value = 0
         start = self.pos
-        while self.pos < self.n and self.s[self.pos] in _BASE36:
-            value = value * 36 + _BASE36.index(self.s[self.pos])
+        while self.pos < self.n and self.s[self.pos] in BASE36:
+            value = value * 36 + BASE36.index(self.s[self.pos])
             self.pos += 1
         if start == self.pos:
             raise ParseError("bad seq-id")
@@ -253,14 +125,14 @@ class Parser:
         self.expect("_Z")
         node = self.encoding()
         s = self.s
-        while self.pos + 1 < self.n and s[self.pos] == "." and _clone_start(s[self.pos + 1]):
+        while self.pos + 1 < self.n and s[self.pos] == "." and is_clone_char(s[self.pos + 1]):
             start = self.pos
             self.pos += 2
-            while self.pos < self.n and _clone_start(s[self.pos]):
+            while self.pos < self.n and is_clone_char(s[self.pos]):
                 self.pos += 1
-            while self.pos + 1 < self.n and s[self.pos] == "." and s[self.pos + 1] in _DIGITS:
+            while self.pos + 1 < self.n and s[self.pos] == "." and s[self.pos + 1] in DIGITS:
                 self.pos += 2
-                while self.pos < self.n and s[self.pos] in _DIGITS:
+                while self.pos < self.n and s[self.pos] in DIGITS:
                     self.pos += 1
             node = Suffixed(node, " [clone " + s[start : self.pos] + "]")
         if self.pos != self.n:
@@ -272,7 +144,7 @@ class Parser:
         c = self.peek()
         if c in ("T", "G"):
             return self.special_name()
-        info = _NameInfo()
+        info = NameInfo()
         name = self.name(info)
         c = self.peek()
         if c in ("", "E", "."):
@@ -300,7 +172,7 @@ class Parser:
             c = self.peek()
             if c in SPECIAL_PREFIXES:
                 self.pos += 1
-                target = self.type() if c in "VTIS" else self.name(_NameInfo())
+                target = self.type() if c in "VTIS" else self.name(NameInfo())
                 return Prefixed(SPECIAL_PREFIXES[c], target)
             if self.eat("h"):
                 self.call_offset("h")
@@ -323,10 +195,10 @@ class Parser:
             raise ParseError("unknown special name")
         self.expect("G")
         if self.eat("V"):
-            return Prefixed("guard variable for ", self.name(_NameInfo()))
+            return Prefixed("guard variable for ", self.name(NameInfo()))
         if self.eat("R"):
-            name = self.name(_NameInfo())
-            number = self.number() if self.peek() in _DIGITS else 0
+            name = self.name(NameInfo())
+            number = self.number() if self.peek() in DIGITS else 0
             return Prefixed(f"reference temporary #{number} for ", name)
         if self.eat("A"):
             return Prefixed("hidden alias for ", self.encoding())
@@ -362,14 +234,14 @@ class Parser:
 
     # -- names -------------------------------------------------------------------------------
 
-    def name(self, info: _NameInfo) -> Node:
+    def name(self, info: NameInfo) -> Node:
         """``<name>``: nested, local, unscoped or unscoped-template name."""
         self.enter()
         node = self._name(info)
         self.depth -= 1
         return node
 
-    def _name(self, info: _NameInfo) -> Node:
+    def _name(self, info: NameInfo) -> Node:
         c = self.s[self.pos : self.pos + 1]
         if c == "N":
             return self.nested_name(info)
@@ -392,7 +264,7 @@ class Parser:
             info.ends_in_template = True
         return node
 
-    def nested_name(self, info: _NameInfo) -> Node:
+    def nested_name(self, info: NameInfo) -> Node:
         """``N [CV] [ref] <prefix> <unqualified-name> E``."""
         self.expect("N")
         quals = self.cv_qualifiers()
@@ -450,7 +322,7 @@ class Parser:
             raise ParseError("empty nested name")
         return node
 
-    def local_name(self, info: _NameInfo) -> Node:
+    def local_name(self, info: NameInfo) -> Node:
         """``Z <encoding> E <entity> [discriminator]``: ``f()::x``."""
         self.expect("Z")
         encoding = self.encoding()
@@ -479,17 +351,17 @@ class Parser:
             self.number()
             self.expect("_")
             return
-        while self.peek() in _DIGITS:
+        while self.peek() in DIGITS:
             self.pos += 1
 
-    def unqualified_name(self, info: _NameInfo, prefix: Node | None) -> Node:
+    def unqualified_name(self, info: NameInfo, prefix: Node | None) -> Node:
         """A source name, operator, constructor/destructor or unnamed type, with ABI tags."""
         c = self.peek()
         if c == "L":
             # GCC's internal-linkage marker: not printed.
             self.pos += 1
             c = self.peek()
-        if c in _DIGITS:
+        if c in DIGITS:
             node = self.source_name()
         elif c == "C" or (c == "D" and self.peek(1) in "0123456789"):
             node = self.ctor_dtor(prefix)
@@ -569,7 +441,7 @@ class Parser:
         self.expect("_")
         return number + 2
 
-    def operator_name(self, info: _NameInfo) -> Node:
+    def operator_name(self, info: NameInfo) -> Node:
         """``<operator-name>``: ``operator+``, ``operator new``, conversions, literals."""
         code = self.s[self.pos : self.pos + 2]
         if code == "cv":
@@ -584,7 +456,7 @@ class Parser:
         if code == "li":
             self.pos += 2
             return Name('operator"" ' + self.source_text())
-        if len(code) == 2 and code[0] == "v" and code[1] in _DIGITS:
+        if len(code) == 2 and code[0] == "v" and code[1] in DIGITS:
             self.pos += 2
             return Name("operator " + self.source_text())
         entry = OPERATORS.get(code)
@@ -662,7 +534,7 @@ class Parser:
 
     def cv_qualifiers(self) -> str:
         """``[r] [V] [K]`` as printed after a type."""
-        if self.s[self.pos : self.pos + 1] not in _CV_START:
+        if self.s[self.pos : self.pos + 1] not in CV_START:
             return ""  # the common case, without three look-ups
         restrict = self.eat("r")
         volatile = self.eat("V")
@@ -745,7 +617,7 @@ class Parser:
             if self.peek() == "I":
                 self.template_args()
             node = Qualified(self.type(), " " + qual)
-        elif c in _DIGITS or c in ("N", "Z"):
+        elif c in DIGITS or c in ("N", "Z"):
             node = self.class_type()
         else:
             raise ParseError("bad type")
@@ -773,7 +645,7 @@ class Parser:
             return self.decltype(), False
         if c == "v":
             self.pos += 2
-            if self.peek() in _DIGITS:
+            if self.peek() in DIGITS:
                 size: Node = Name(str(self.number()))
             else:
                 self.expect("_")
@@ -798,17 +670,9 @@ class Parser:
             return self.function_type(suffix), False
         raise ParseError("unknown D type")
 
-    def decltype(self) -> Node:
-        """``Dt``/``DT <expression> E``."""
-        self.expect("D")
-        self.take()
-        expr = self.expression()
-        self.expect("E")
-        return Wrapped("decltype (", expr, ")")
-
     def class_type(self) -> Node:
         """A class or enum type: a name."""
-        return self.name(_NameInfo())
+        return self.name(NameInfo())
 
     def function_type(self, exception_suffix: str) -> Node:
         """``F [Y] <return> <params> [ref] E``."""
@@ -837,238 +701,12 @@ class Parser:
         """``A <dimension> _ <element>``."""
         self.expect("A")
         dimension: Node | None = None
-        if self.peek() in _DIGITS:
+        if self.peek() in DIGITS:
             dimension = Name(str(self.number()))
         elif self.peek() != "_":
             dimension = self.expression()
         self.expect("_")
         return Array(self.type(), dimension)
-
-    # -- expressions ---------------------------------------------------------------------------
-
-    def expr_primary(self) -> Node:
-        """``L <type> <value> E`` or ``L _Z <encoding> E``."""
-        self.expect("L")
-        if self.eat("_Z") or self.eat("Z"):
-            enc = self.encoding()
-            self.expect("E")
-            return enc
-        type_ = self.type()
-        start = self.pos
-        while self.pos < self.n and self.s[self.pos] != "E":
-            self.pos += 1
-        value = self.s[start : self.pos]
-        self.expect("E")
-        return Literal(type_, value)
-
-    def expression(self) -> Node:
-        """``<expression>`` (the forms compilers put in symbols)."""
-        self.enter()
-        node = self._expression()
-        self.depth -= 1
-        return node
-
-    def _expression(self) -> Node:
-        c = self.peek()
-        if c == "L":
-            return self.expr_primary()
-        if c == "T":
-            return self.template_param()
-        if c == "f" and self.peek(1) == "p":
-            self.pos += 2
-            self.cv_qualifiers()
-            if self.eat("_"):
-                return FunctionParam(1)
-            number = self.number()
-            self.expect("_")
-            return FunctionParam(number + 2)
-        if c == "f" and self.peek(1) == "L":
-            self.pos += 2
-            self.number()
-            self.expect("p")
-            self.cv_qualifiers()
-            if self.eat("_"):
-                return FunctionParam(1)
-            number = self.number()
-            self.expect("_")
-            return FunctionParam(number + 2)
-        code = self.s[self.pos : self.pos + 2]
-        if code == "sZ":
-            self.pos += 2
-            return SizeofPack(self.template_param() if self.peek() == "T" else self.expression())
-        if code == "sp":
-            self.pos += 2
-            return PackExpansion(self.expression())
-        if code == "st":
-            self.pos += 2
-            return Wrapped("sizeof (", self.type(), ")")
-        if code == "at":
-            self.pos += 2
-            return Wrapped("alignof (", self.type(), ")")
-        if code == "sz":
-            self.pos += 2
-            return Unary("sizeof ", self.expression())
-        if code == "az":
-            self.pos += 2
-            return Unary("alignof ", self.expression())
-        if code == "nx":
-            self.pos += 2
-            return Wrapped("noexcept (", self.expression(), ")")
-        if code == "tw":
-            self.pos += 2
-            return Unary("throw ", self.expression())
-        if code == "tr":
-            self.pos += 2
-            return Name("throw")
-        if code == "cl":
-            self.pos += 2
-            callee = self.expression()
-            args = []
-            while not self.eat("E"):
-                if self.pos >= self.n:
-                    raise ParseError("unterminated call")
-                args.append(self.expression())
-            return Call(callee, args)
-        if code == "cv":
-            self.pos += 2
-            type_ = self.type()
-            if self.eat("_"):
-                args = []
-                while not self.eat("E"):
-                    if self.pos >= self.n:
-                        raise ParseError("unterminated cast")
-                    args.append(self.expression())
-                return Call(Wrapped("(", type_, ")"), args)
-            return Cast(type_, self.expression())
-        if code in ("sc", "dc", "cc", "rc"):
-            self.pos += 2
-            kind = {"sc": "static", "dc": "dynamic", "cc": "const", "rc": "reinterpret"}[code]
-            type_ = self.type()
-            operand = self.expression()
-            return Call(Wrapped(kind + "_cast<", type_, ">"), [operand])
-        if code in ("dt", "pt"):
-            self.pos += 2
-            lhs = self.expression()
-            member = self.unresolved_name()
-            return Binary("." if code == "dt" else "->", lhs, member)
-        if code == "gs" and self.s[self.pos + 2 : self.pos + 4] in ("nw", "na"):
-            self.pos += 2
-            return self.new_expression("::")
-        if code in ("nw", "na"):
-            return self.new_expression("")
-        if code == "sr" or code == "gs" or c in _DIGITS or code in ("on", "dn"):
-            return self.unresolved_name()
-        entry = OPERATORS.get(code)
-        if entry is None:
-            raise ParseError("unknown expression")
-        self.pos += 2
-        text, arity = entry
-        if arity == 1:
-            if code in ("pp", "mm") and self.eat("_"):
-                return Unary(text, self.expression())
-            return Unary(text, self.expression())
-        if arity == 2:
-            lhs = self.expression()
-            rhs = self.expression()
-            return Binary(text, lhs, rhs)
-        if code == "qu":
-            cond = self.expression()
-            yes = self.expression()
-            no = self.expression()
-            return Binary(":", Binary("?", cond, yes), no)
-        raise ParseError("unsupported expression")
-
-    def new_expression(self, scope: str) -> Node:
-        """``nw <placement>* _ <type> (E | pi <init>* E)``: ``::new (p) T(args)``."""
-        array = self.s[self.pos + 1] == "a"
-        self.pos += 2
-        placement = []
-        while not self.eat("_"):
-            if self.pos >= self.n:
-                raise ParseError("unterminated new expression")
-            placement.append(self.expression())
-        type_ = self.type()
-        init: list[Node] | None = None
-        if self.eat("pi"):
-            init = []
-            while not self.eat("E"):
-                if self.pos >= self.n:
-                    raise ParseError("unterminated new initializer")
-                init.append(self.expression())
-        else:
-            self.expect("E")  # only a new without initializer has its own terminator
-        return NewExpression(scope + ("new[] " if array else "new "), placement, type_, init)
-
-    def unresolved_name(self) -> Node:
-        """``[gs] [sr ...] <base-unresolved-name>``: a name in a dependent expression."""
-        global_scope = self.eat("gs")
-        if self.eat("sr"):
-            c = self.peek()
-            if self.new_sr and (c in _DIGITS or c.islower() or c in ("C", "U", "L")):
-                # Current ABI: "sr <qualifier level>+ E <name>" (A::x is sr1AE1x). Old GCC
-                # wrote "sr <type> <name>" (sr1A1x); like GNU, a failed parse is retried
-                # that way (see demangle_itanium).
-                qualifier = self.simple_id()
-                while not self.eat("E"):
-                    if self.pos >= self.n:
-                        raise ParseError("unterminated unresolved name")
-                    qualifier = Nested(qualifier, self.simple_id())
-                base = self.base_unresolved_name()
-                # GNU scopes the name before adding template arguments here, which makes the
-                # whole a template (printed in parentheses as a call's callee).
-                if isinstance(base, Template):
-                    node: Node = Template(Nested(qualifier, base.name), base.args)
-                else:
-                    node = Nested(qualifier, base)
-            else:
-                node = Nested(self.type(), self.base_unresolved_name())
-        else:
-            node = self.base_unresolved_name()
-        if global_scope:
-            node = Nested(Name(""), node)
-        return node
-
-    def unresolved_type(self) -> Node:
-        """A template parameter, decltype or substitution as a qualifier."""
-        c = self.peek()
-        if c == "T":
-            node = self.template_param()
-            self.subs.append(node)
-            return node
-        if c == "D":
-            node = self.decltype()
-            self.subs.append(node)
-            return node
-        if c == "S":
-            return self.substitution()
-        raise ParseError("bad unresolved type")
-
-    def simple_id(self) -> Node:
-        """``<source-name> [<template-args>]``."""
-        node: Node = self.source_name()
-        if self.peek() == "I":
-            node = Template(node, self.template_args())
-        return node
-
-    def base_unresolved_name(self) -> Node:
-        """A name, ``on <operator>`` or ``dn <destructor>``."""
-        if self.peek() in _DIGITS:
-            return self.simple_id()
-        if self.eat("dn"):
-            if self.peek() in _DIGITS:
-                inner = self.simple_id()
-            else:
-                inner = self.unresolved_type()
-            return Wrapped("~", inner, "")
-        self.eat("on")
-        node = self.operator_name(_NameInfo())
-        if self.peek() == "I":
-            node = Template(node, self.template_args())
-        return node
-
-
-def _clone_start(c: str) -> bool:
-    return c.islower() or c in _DIGITS or c == "_"
 
 
 def _plain_text(node: Node) -> str:
