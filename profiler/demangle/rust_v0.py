@@ -9,6 +9,7 @@ limit keep hostile input cheap.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 BASIC_TYPES = {
@@ -41,6 +42,8 @@ MAX_OUTPUT = 1 << 18  # characters; real symbols print under 20 000
 MAX_STEPS = 50_000  # grammar steps (real symbols take under 4 000): no exponential backrefs
 _BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _BASE62_VALUE = {c: i for i, c in enumerate(_BASE62)}
+_BASE62_NUMBER = re.compile(r"([0-9a-zA-Z]*)_")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
 
 class ParseError(Exception):
@@ -118,19 +121,19 @@ class Printer:
 
     def integer_62(self) -> int:
         """``<base-62-number>``: ``_`` is 0, ``<digits>_`` is value + 1."""
-        if self.eat("_"):
+        m = _BASE62_NUMBER.match(self.s, self.pos)
+        if m is None:
+            raise ParseError("bad base-62 number")
+        self.pos = m.end()
+        digits = m.group(1)
+        if not digits:
             return 0
+        if len(digits) > 11:  # 62**11 > 2**64
+            raise ParseError("number too large")
         value = 0
-        while True:
-            c = self.next()
-            if c == "_":
-                return value + 1
-            digit = _BASE62_VALUE.get(c)
-            if digit is None:
-                raise ParseError("bad base-62 number")
-            value = value * 62 + digit
-            if value > 1 << 64:
-                raise ParseError("number too large")
+        for c in digits:
+            value = value * 62 + _BASE62_VALUE[c]
+        return value + 1
 
     def opt_integer_62(self, tag: str) -> int:
         """``[<tag> <base-62-number>]``: 0 when absent, else the number + 1."""
@@ -143,17 +146,12 @@ class Printer:
         return self.opt_integer_62("s")
 
     def decimal(self) -> int:
-        """A ``<decimal-number>``."""
-        start = self.pos
-        s = self.s
-        if start < self.n and s[start] == "0":
-            self.pos += 1
-            return 0
-        while self.pos < self.n and s[self.pos].isdigit():
-            self.pos += 1
-        if start == self.pos:
+        """A ``<decimal-number>`` (no leading zeros)."""
+        m = _DECIMAL.match(self.s, self.pos)
+        if m is None:
             raise ParseError("expected a decimal number")
-        return int(s[start : self.pos])
+        self.pos = m.end()
+        return int(m.group())
 
     def ident(self) -> tuple[str, bool]:
         """An undisambiguated identifier: (text, is_punycode)."""
