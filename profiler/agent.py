@@ -114,17 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def base_resource_attributes() -> dict[str, str | int]:
-    """Attributes every resource shares: host and, from the downward API, Kubernetes names."""
+    """Attributes every resource shares: the host, and the node from the downward API.
+
+    (The agent's own POD_NAME / POD_NAMESPACE name the agent, not the profiled processes: those
+    are identified by ``container.id`` and ``k8s.pod.uid`` from their cgroup.)
+    """
     attrs: dict[str, str | int] = {"host.name": socket.gethostname()}
-    for env, key in (
-        ("NODE_NAME", "k8s.node.name"),
-        ("POD_NAME", "k8s.pod.name"),
-        ("POD_NAMESPACE", "k8s.namespace.name"),
-    ):
-        if _env(env):
-            attrs[key] = os.environ[env]
-    if "k8s.node.name" in attrs:
-        attrs["host.name"] = attrs["k8s.node.name"]
+    if _env("NODE_NAME"):
+        attrs["k8s.node.name"] = attrs["host.name"] = os.environ["NODE_NAME"]
     return attrs
 
 
@@ -261,7 +258,8 @@ class Agent:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                next_at += args.interval
+                # After an interval that ran long, start the next one from now (no burst).
+                next_at = max(next_at + args.interval, time.monotonic() + args.interval / 2)
                 self._report(self.export_interval())
             self._report(self.export_interval())  # what was collected since the last interval
         finally:

@@ -28,6 +28,13 @@ from .pipeline import Pipeline, PipelineStats
 from .process_info import ProcessInfoCache, thread_name
 from .profile import CollectedProfile
 
+# Libraries where the user stacks of dynamically linked programs end (see
+# Session._check_frame_pointer_stacks).
+C_LIBRARIES = ("libc.so", "libc-", "ld-linux", "ld-musl", "libc.musl", "libpthread")
+FIRST_DRAIN_S = 0.3
+FP_CHECK_SAMPLES = 30  # frame-pointer samples of a process before judging them
+FP_CHECK_COMPLETE = 0.8  # below this share of complete stacks, switch the process to DWARF
+
 
 class UnknownProcessError(LookupError):
     """A target pid does not exist."""
@@ -85,6 +92,10 @@ class Session:
         self._lock = threading.Lock()
         self._seen_pids: set[int] = set()
         self._fp_verdicts: dict[str, bool] = {}  # executable path -> keeps frame pointers
+        self._dwarf_pids: set[int] = set()  # processes unwound with DWARF (unwind="auto")
+        self._fp_checks: dict[int, list[int]] = {}  # pid -> [fp samples, reaching a root]
+        self._fp_check_maps: dict[int, object] = {}  # pid -> its mappings, while checking
+        self._fp_ok: set[int] = set()  # processes whose frame-pointer stacks are complete
         self._table_cache = None
         if self.options.unwind != "fp" and self.options.user_stacks:
             from .unwind import TableCache
@@ -129,6 +140,7 @@ class Session:
             pids = sorted(set(pids) | set(_descendants(pids)))
         for pid in pids:
             self._remember(pid)
+        self._dwarf_pids.update(pid for pid in pids if self._needs_dwarf(pid))
         self._sampler = Sampler(
             SamplerOptions(
                 freq=o.freq,
@@ -141,7 +153,7 @@ class Session:
                 max_stack_depth=o.max_stack_depth,
                 unwind=o.unwind,
                 stack_copy_size=o.stack_copy_size,
-                dwarf_pids=[pid for pid in pids if self._needs_dwarf(pid)],
+                dwarf_pids=sorted(self._dwarf_pids),
                 table_cache=self._table_cache,
             )
         )
@@ -184,11 +196,16 @@ class Session:
         """Switch a newly seen process to DWARF unwinding if its executable needs it."""
         if self._sampler is not None and self._needs_dwarf(pid):
             self._sampler.add_dwarf_pids([pid])
+            self._dwarf_pids.add(pid)
 
     def _drain_loop(self) -> None:
+        # The first drain comes early: it lets unwind="auto" judge frame-pointer stacks (and
+        # switch a process to DWARF) after a fraction of a second rather than a whole interval.
+        wait = min(FIRST_DRAIN_S, self.options.drain_interval)
         try:
-            while not self._stop.wait(self.options.drain_interval):
+            while not self._stop.wait(wait):
                 self.drain_once()
+                wait = self.options.drain_interval
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
 
@@ -206,9 +223,40 @@ class Session:
                     self._remember(pid)
             for sample in raw:
                 self._remember(sample.pid)
+            self._check_frame_pointer_stacks(raw)
             symbolized = self.pipeline.run(raw)
             self._samples.extend(symbolized)
         return symbolized
+
+    def _check_frame_pointer_stacks(self, raw: list) -> None:
+        """``unwind="auto"``: move a process to DWARF unwinding when its frame-pointer stacks do
+        not reach a thread's entry (code without frame pointers in its hot path, e.g. a Rust
+        crate built without them over a std built with them).
+
+        A complete stack of a dynamically linked program ends in the C library (its
+        ``__libc_start_call_main``, ``start_thread`` or ``clone3``); one cut short by a missing
+        frame pointer ends in the program's own code. Looking at the mapping of the outermost
+        address needs no symbols, so this runs before symbolization, at the first drain.
+        """
+        sampler = self._sampler
+        if sampler is None or sampler.dwarf_pids is None or self.options.unwind != "auto":
+            return
+        for sample in raw:
+            pid = sample.pid
+            if pid in self._dwarf_pids or not sample.user_stack or pid in self._fp_ok:
+                continue
+            seen = self._fp_checks.setdefault(pid, [0, 0])
+            seen[0] += sample.count
+            if _in_c_library(pid, sample.user_stack[-1], self._fp_check_maps):
+                seen[1] += sample.count
+            if seen[0] >= FP_CHECK_SAMPLES:
+                if seen[1] < FP_CHECK_COMPLETE * seen[0]:
+                    sampler.add_dwarf_pids([pid])
+                    self._dwarf_pids.add(pid)
+                else:
+                    self._fp_ok.add(pid)
+                self._fp_checks.pop(pid, None)
+                self._fp_check_maps.pop(pid, None)
 
     def stop(self) -> CollectedProfile:
         """Stop sampling, drain what is left, detach everything, and return the profile."""
@@ -274,6 +322,20 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _in_c_library(pid: int, addr: int, cache: dict[int, object]) -> bool:
+    """Whether ``addr`` of process ``pid`` lies in the C library (or the dynamic loader)."""
+    from .unwind import ProcessMappings
+
+    maps = cache.get(pid)
+    if maps is None:
+        try:
+            maps = cache[pid] = ProcessMappings.from_pid(pid)
+        except OSError:
+            return True  # gone: no verdict against it
+    mapping = maps.find(addr)
+    return mapping is not None and os.path.basename(mapping.path).startswith(C_LIBRARIES)
 
 
 def _descendants(pids: list[int]) -> list[int]:

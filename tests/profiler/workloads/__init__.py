@@ -13,16 +13,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.path.join(tempfile.gettempdir(), "pureprof-workloads")
 
 
-def build(name: str, *flags: str) -> str:
-    """Compile ``workloads/<name>.c`` with gcc and ``flags`` (cached by source and flags)."""
-    source = os.path.join(HERE, f"{name}.c")
+def build(name: str, *flags: str, compiler: str = "gcc", suffix: str = ".c") -> str:
+    """Compile ``workloads/<name><suffix>`` with ``compiler`` and ``flags`` (cached by source
+    and flags): gcc for C, rustc for Rust."""
+    source = os.path.join(HERE, f"{name}{suffix}")
     with open(source, "rb") as f:
         digest = hashlib.sha256(f.read() + " ".join(flags).encode()).hexdigest()[:16]
     os.makedirs(CACHE, exist_ok=True)
     out = os.path.join(CACHE, f"{name}-{digest}")
     if not os.path.exists(out):
         tmp = f"{out}.tmp{os.getpid()}"
-        subprocess.run(["gcc", *flags, "-o", tmp, source], check=True)
+        subprocess.run([compiler, *flags, "-o", tmp, source], check=True)
         os.replace(tmp, out)
     return out
 
