@@ -46,9 +46,24 @@ class SamplerOptions:
     # add_dwarf_pids(), chosen by the session per binary).
     unwind: str = "fp"
     stack_copy_size: int = 8192
-    ring_size: int = 8 << 20
+    ring_size: int = 0  # bytes of the DWARF ring buffer; 0: sized from freq and CPUs
     dwarf_pids: list[int] = field(default_factory=list)  # unwind="auto": DWARF from the start
     table_cache: object | None = None  # profiler.unwind.TableCache to share
+
+
+RING_SECONDS = 0.25  # the DWARF ring holds this long of samples from every CPU at full rate
+
+
+def ring_size_for(freq: int, ncpu: int, stack_copy: int) -> int:
+    """A ring buffer size (a power of two, 1-32 MiB) for ``RING_SECONDS`` of DWARF records.
+
+    Its pages count in our RSS once read, so it is sized to the rate, not to the worst case.
+    """
+    want = freq * max(ncpu, 1) * (sp.REC_HEADER + stack_copy) * RING_SECONDS
+    size = 1 << 20
+    while size < want and size < (32 << 20):
+        size <<= 1
+    return size
 
 
 def _machine() -> str:
@@ -111,7 +126,9 @@ class Sampler:
         self.dwarf = None
         dwarf_mode = {"fp": "off", "dwarf": "all", "auto": "some"}[o.unwind]
         if dwarf_mode != "off" and o.user_stacks:
-            self.ring = self._map(MapSpec("pp_ring", MapType.RINGBUF, 0, 0, o.ring_size))
+            size = o.ring_size or ring_size_for(o.freq, len(o.cpus or online_cpus()),
+                                                o.stack_copy_size)
+            self.ring = self._map(MapSpec("pp_ring", MapType.RINGBUF, 0, 0, size))
             if dwarf_mode == "some":
                 self.dwarf_pids = self._map(MapSpec("pp_dwarf_pids", MapType.HASH, 4, 1, 65536))
                 self.add_dwarf_pids(o.dwarf_pids)  # before the program runs
