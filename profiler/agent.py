@@ -8,8 +8,9 @@ with nothing left loaded.
 Configuration: flags, else environment variables (``SAMPLE_FREQ``, ``OTLP_ENDPOINT``,
 ``OTLP_PROTOCOL`` http|grpc, ``OTLP_HEADERS``, ``OTLP_COMPRESSION``, ``OTLP_PATH``,
 ``OTLP_CA_FILE``, ``SERVICE_NAME``, ``PYROSCOPE_URL``, ``PYROSCOPE_TENANT``, ``OUTPUT_DIR``,
-``SPILL_DIR``, ``INTERVAL``, ``STATUS_FILE``; Kubernetes downward API: ``NODE_NAME``,
-``POD_NAME``, ``POD_NAMESPACE``). Flags win.
+``SPILL_DIR``, ``INTERVAL``, ``STATUS_FILE``; Kubernetes downward API: ``NODE_NAME`` (the
+resources' ``k8s.node.name``), ``POD_NAME`` and ``POD_NAMESPACE`` (the agent's own identity, in its
+status)). Flags win.
 
 Grouping: OTLP requests carry one resource per process (``service.name`` from ``--service-name``,
 else the process's executable name); Pyroscope gets one pprof per service per interval.
@@ -125,6 +126,15 @@ def base_resource_attributes() -> dict[str, str | int]:
     return attrs
 
 
+def agent_identity() -> dict[str, str]:
+    """Who this agent is (for its status): host, and its own pod from the downward API."""
+    ident = {"host": socket.gethostname()}
+    for env, key in (("NODE_NAME", "node"), ("POD_NAME", "pod"), ("POD_NAMESPACE", "namespace")):
+        if _env(env):
+            ident[key] = os.environ[env]
+    return ident
+
+
 def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
     """One Delivery per configured exporter."""
     from .export.otlp_http import parse_headers
@@ -235,6 +245,7 @@ class Agent:
         elapsed = max(1e-9, time.monotonic() - self._t0)
         ks = profile.kernel_stats
         return {
+            "agent": agent_identity(),
             "interval": self.intervals,
             "samples": profile.total,
             "lost": ks.lost,
