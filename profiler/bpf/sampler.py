@@ -126,8 +126,9 @@ class Sampler:
         self.dwarf = None
         dwarf_mode = {"fp": "off", "dwarf": "all", "auto": "some"}[o.unwind]
         if dwarf_mode != "off" and o.user_stacks:
-            size = o.ring_size or ring_size_for(o.freq, len(o.cpus or online_cpus()),
-                                                o.stack_copy_size)
+            size = o.ring_size or ring_size_for(
+                o.freq, len(o.cpus or online_cpus()), o.stack_copy_size
+            )
             self.ring = self._map(MapSpec("pp_ring", MapType.RINGBUF, 0, 0, size))
             if dwarf_mode == "some":
                 self.dwarf_pids = self._map(MapSpec("pp_dwarf_pids", MapType.HASH, 4, 1, 65536))

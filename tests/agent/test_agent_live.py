@@ -44,8 +44,13 @@ def test_agent_delivers_intervals_over_otlp_http_with_service_name():
     load = busy(9)
     try:
         with OtlpHttpReceiver() as receiver:
-            proc = agent("--interval", "2", "--duration", "7",
-                         env={"OTLP_ENDPOINT": receiver.endpoint, "SERVICE_NAME": ""})
+            proc = agent(
+                "--interval",
+                "2",
+                "--duration",
+                "7",
+                env={"OTLP_ENDPOINT": receiver.endpoint, "SERVICE_NAME": ""},
+            )
             _, stderr = proc.communicate(timeout=60)
             assert proc.returncode == 0, stderr
             requests = list(receiver.requests)
@@ -70,8 +75,18 @@ def test_agent_started_before_its_receiver_loses_no_interval(tmp_path):
     port = free_port()
     status = tmp_path / "status.json"
     load = busy(12)
-    proc = agent("--interval", "1", "--duration", "6", "--status-file", str(status),
-                 "--otlp-endpoint", f"http://127.0.0.1:{port}", "--flush-timeout", "15")
+    proc = agent(
+        "--interval",
+        "1",
+        "--duration",
+        "6",
+        "--status-file",
+        str(status),
+        "--otlp-endpoint",
+        f"http://127.0.0.1:{port}",
+        "--flush-timeout",
+        "15",
+    )
     try:
         # The receiver stays down for five seconds and at least until the agent has failed to
         # deliver (on a loaded machine the agent may need a while to start).
@@ -101,8 +116,16 @@ def test_agent_started_before_its_receiver_loses_no_interval(tmp_path):
 
 def test_agent_over_grpc_and_sigterm_flushes_and_unloads():
     with OtlpGrpcReceiver() as receiver:
-        proc = agent("--interval", "30", "--otlp-protocol", "grpc",
-                     "--otlp-endpoint", receiver.endpoint, "--service-name", "node-agent")
+        proc = agent(
+            "--interval",
+            "30",
+            "--otlp-protocol",
+            "grpc",
+            "--otlp-endpoint",
+            receiver.endpoint,
+            "--service-name",
+            "node-agent",
+        )
         try:
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and not any(
