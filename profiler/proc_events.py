@@ -189,21 +189,35 @@ class ProcessEvents:
         return events
 
     # -- own-thread interface -----------------------------------------------------------------
-    def start(self, callback: Callable[[ProcEvent], object], name: str = "pp-procevents") -> None:
+    def start(
+        self,
+        callback: Callable[[ProcEvent], object],
+        *,
+        batch_interval: float = 0.0,
+        name: str = "pp-procevents",
+    ) -> None:
         """Call ``callback(event)`` for every event from a background thread until :meth:`close`.
 
-        If the callback raises, the thread stops and the exception is kept in ``self.error``.
+        ``batch_interval`` (seconds): after handling a batch the thread rests this long before it
+        reads again, so a burst of events costs one wake-up instead of one each (e.g. 0.01: ten
+        milliseconds of extra delay, a fraction of the CPU per event; see the benchmark). If the
+        callback raises, the thread stops and the exception is kept in ``self.error``.
         """
         if self._thread is not None:
             raise RuntimeError("ProcessEvents.start() called twice")
         self._wake_r, self._wake_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, args=(callback,), name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(callback, batch_interval), name=name, daemon=True
+        )
         self._thread.start()
 
-    def _run(self, callback: Callable[[ProcEvent], object]) -> None:
+    def _run(self, callback: Callable[[ProcEvent], object], batch_interval: float) -> None:
         poller = select.poll()
         poller.register(self._sock.fileno(), select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        resting = select.poll()  # the wake pipe alone: close() ends a rest at once
+        resting.register(self._wake_r, select.POLLIN)
+        rest_ms = int(batch_interval * 1000)
         try:
             while not self._stopping:
                 poller.poll()
@@ -213,6 +227,8 @@ class ProcessEvents:
                     if self._stopping:
                         break
                     callback(event)
+                if rest_ms > 0:
+                    resting.poll(rest_ms)
         except BaseException as exc:
             self.error = exc
 

@@ -100,7 +100,8 @@ def test_threads_are_told_apart_from_processes_and_filtered_by_default():
     assert not [e for e in others if getattr(e, "is_thread", False)]
 
 
-def test_own_thread_calls_back_until_close(no_fd_leak):
+@pytest.mark.parametrize("batch_interval", [0.0, 0.05])
+def test_own_thread_calls_back_until_close(no_fd_leak, batch_interval):
     got, exited = [], threading.Event()
     child_pid = []
 
@@ -110,7 +111,7 @@ def test_own_thread_calls_back_until_close(no_fd_leak):
             exited.set()
 
     with ProcessEvents() as events:
-        events.start(on_event)
+        events.start(on_event, batch_interval=batch_interval)
         with pytest.raises(RuntimeError):
             events.start(on_event)
         child = subprocess.Popen(["/bin/true"])
