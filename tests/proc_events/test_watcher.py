@@ -102,22 +102,24 @@ def test_threads_are_told_apart_from_processes_and_filtered_by_default():
 
 @pytest.mark.parametrize("batch_interval", [0.0, 0.05])
 def test_own_thread_calls_back_until_close(no_fd_leak, batch_interval):
-    got, exited = [], threading.Event()
-    child_pid = []
+    got, exits = [], set()
+    cond = threading.Condition()
 
     def on_event(event):
-        got.append(event)
-        if isinstance(event, ExitEvent) and child_pid and event.tgid == child_pid[0]:
-            exited.set()
+        with cond:
+            got.append(event)
+            if isinstance(event, ExitEvent):
+                exits.add(event.tgid)
+                cond.notify_all()
 
     with ProcessEvents() as events:
         events.start(on_event, batch_interval=batch_interval)
         with pytest.raises(RuntimeError):
             events.start(on_event)
         child = subprocess.Popen(["/bin/true"])
-        child_pid.append(child.pid)
         child.wait()
-        assert exited.wait(10), "no exit event reached the callback"
+        with cond:  # the exit may be handled before Popen even returns: look for it in `exits`
+            assert cond.wait_for(lambda: child.pid in exits, 10), "no exit event reached us"
     assert events.error is None
     kinds = [type(e) for e in _about({child.pid}, got)]
     assert kinds == [ForkEvent, ExecEvent, ExitEvent]
