@@ -7,12 +7,11 @@ pid that came due, in one batch, so the caller can take one lock and snapshot th
 
 ```python
 from profiler.proc_events_deferred import DeferredSnapshots
-done = []
-with DeferredSnapshots(done.extend, delay_s=0.05) as deferred:
+batches = []
+with DeferredSnapshots(batches.append, delay_s=0.05) as deferred:
     deferred.schedule(1)
     deferred.schedule(1)               # coalesced: one call, 50 ms after the last schedule
-deferred_pids = done                   # close() ran the pending pid: [1]
-assert deferred_pids == [1]
+assert batches == [[1]]                # (here close() ran it: run_pending_on_close=True)
 ```
 """
 

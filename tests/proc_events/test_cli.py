@@ -1,0 +1,59 @@
+"""python -m profiler.proc_events_cli: one line per event."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler.proc_events import ExecEvent, ExitEvent, ForkEvent, Overrun
+from profiler.proc_events_cli import format_event
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_format_event_names_each_kind():
+    assert "fork" in format_event(ForkEvent(1, 1, 5, 5, 2_000_000_000))
+    assert "thread" in format_event(ForkEvent(1, 1, 5, 6, 0))
+    assert format_event(ExecEvent(5, 5, 1_500_000_000)) == "1.500000 exec    5"
+    assert format_event(ExitEvent(5, 5, 3 << 8, 17, 0)).endswith("exit    5 status 3")
+    assert format_event(ExitEvent(5, 5, 9, 17, 0)).endswith("signal 9")
+    assert "overrun" in format_event(Overrun(2))
+
+
+@pytest.mark.bpf
+def test_cli_prints_events_of_a_child():
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "profiler.proc_events_cli", "--count", "200"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pids: set[str] = set()
+    lines: list[str] = []
+
+    def exec_of_ours() -> bool:
+        return any(line.split()[1:2] == ["exec"] and line.split()[2] in pids for line in lines)
+
+    try:
+        # The CLI subscribes at some point after it starts: spawn until one exec is printed.
+        for _ in range(100):
+            child = subprocess.Popen(["/bin/true"])
+            child.wait()
+            pids.add(str(child.pid))
+            while select.select([cli.stdout], [], [], 0.1)[0]:
+                lines.append(cli.stdout.readline())
+                if exec_of_ours():
+                    break
+            if exec_of_ours():
+                break
+    finally:
+        cli.kill()
+        cli.wait()
+        cli.stdout.close()
+    assert exec_of_ours(), lines
