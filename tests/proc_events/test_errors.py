@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from profiler.proc_events import (
     ProcessEventsError,
     ProcessEventsPermissionError,
 )
+from profiler.proc_events_wire import PROC_CN_MCAST_IGNORE, PROC_CN_MCAST_LISTEN
 
 
 class FakeSocket:
@@ -92,3 +94,48 @@ def test_a_user_namespace_is_refused_instead_of_silently_deaf():
     if out.returncode != 0 and "unshare" in out.stderr:
         pytest.skip(f"user namespaces unavailable here: {out.stderr.strip()}")
     assert out.stdout.startswith("ProcessEventsError") and "user namespace" in out.stdout
+
+
+class RecordingSocket:
+    """A netlink socket that accepts everything and records what was sent."""
+
+    def __init__(self, *args):
+        self.sent: list[bytes] = []
+        self.closed = 0
+
+    def setsockopt(self, *args):
+        pass
+
+    def bind(self, address):
+        self.bound = address
+
+    def getsockname(self):
+        return (4321, 1)
+
+    def sendto(self, data, address):
+        assert address == (0, 0)  # to the kernel
+        self.sent.append(data)
+
+    def setblocking(self, flag):
+        pass
+
+    def close(self):
+        self.closed += 1
+
+
+def test_subscribes_to_the_proc_group_and_unsubscribes_on_close(monkeypatch):
+    made: list[RecordingSocket] = []
+
+    def make(*args):
+        made.append(RecordingSocket())
+        return made[-1]
+
+    monkeypatch.setattr(proc_events.socket, "socket", make)
+    watcher = ProcessEvents()
+    watcher.close()
+    watcher.close()
+    (sock,) = made
+    assert sock.bound == (0, 1) and sock.closed == 1
+    ops = [struct.unpack_from("=I", msg, 36)[0] for msg in sock.sent]
+    ports = [struct.unpack_from("=I", msg, 12)[0] for msg in sock.sent]
+    assert ops == [PROC_CN_MCAST_LISTEN, PROC_CN_MCAST_IGNORE] and ports == [4321, 4321]
