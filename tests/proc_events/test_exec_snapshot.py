@@ -48,8 +48,10 @@ def short_lived(tmp_path_factory) -> str:
     return str(exe)
 
 
+# load_symbols=False is what the session does (symbol tables load when first needed).
+@pytest.mark.parametrize("load_symbols", [True, False])
 def test_deferred_exec_snapshot_has_executable_and_libc_and_outlives_the_process(
-    short_lived, no_fd_leak
+    short_lived, no_fd_leak, load_symbols
 ):
     sym = Symbolizer()
     snapshots: dict[int, ProcessSnapshot] = {}
@@ -63,7 +65,7 @@ def test_deferred_exec_snapshot_has_executable_and_libc_and_outlives_the_process
                 snapshots[pid] = ProcessSnapshot.take(pid)
             except OSError:
                 continue  # exited before its turn
-            assert sym.snapshot(pid, load_symbols=True)
+            assert sym.snapshot(pid, load_symbols=load_symbols)
             snapshotted.set()
 
     def on_event(event) -> None:
