@@ -1,0 +1,114 @@
+"""Where to probe a Tokio binary to see spawns and polls: function symbols by demangled name.
+
+Tokio's spawn and poll paths are generic, so each spawned future type has its own copies, and
+release builds inline some of them away. Two kinds of functions survive in every build we
+checked (Debian's tokio 1.24, rustc release, legacy and v0 mangling, with and without frame
+pointers):
+
+- ``tokio::task::spawn::spawn::<F>``: returns the new task's ``JoinHandle``, a one-pointer struct
+  holding the task's ``Header`` address (returned in the first return register). Other spawn entry
+  points (``spawn_inner``, ``scheduler::Handle::spawn``, ``Runtime::spawn``, ``Handle::spawn``)
+  return the same handle and are probed too where a copy exists (an inner copy returning first
+  and an outer one later store the same link: harmless).
+- ``tokio::runtime::task::raw::poll::<T, S>``: the task vtable's ``poll`` entry, reached by an
+  indirect call (so never inlined), whose one argument is the task's ``Header`` address.
+  (``RawTask::poll`` exists as a symbol but release builds inline every call to it.)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+# Demangled names (generic arguments and LLVM suffixes stripped) of functions returning a
+# JoinHandle for a newly spawned task.
+SPAWN_FUNCTIONS = (
+    "tokio::task::spawn::spawn",
+    "tokio::task::spawn::spawn_inner",
+    "tokio::runtime::scheduler::Handle::spawn",
+    "tokio::runtime::handle::Handle::spawn",
+    "tokio::runtime::runtime::Runtime::spawn",
+)
+# The vtable's poll entry of a task: its argument is the task header's address.
+POLL_FUNCTIONS = ("tokio::runtime::task::raw::poll",)
+
+# v0 spells inherent impls as ``<tokio::x::Handle>::spawn``; both manglings may add ``::<...>``.
+_IMPL = re.compile(r"^<([^<>]+)>::")
+_GENERIC_TAIL = re.compile(r"::<.*>$")
+_SUFFIX = re.compile(r"(?:\.llvm\.\d+| \(\.llvm\.\d+\))$")
+
+
+@dataclass(frozen=True)
+class ProbePoint:
+    """One function copy to probe: its demangled name, symbol value and file offset."""
+
+    name: str
+    address: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ProbePoints:
+    """The spawn and poll functions of one binary (empty lists: not a Tokio binary)."""
+
+    binary: str
+    spawns: tuple[ProbePoint, ...]
+    polls: tuple[ProbePoint, ...]
+
+    @property
+    def usable(self) -> bool:
+        """Whether spawns can be linked: both a spawn and a poll function were found."""
+        return bool(self.spawns) and bool(self.polls)
+
+
+def base_name(demangled: str) -> str:
+    """A demangled name without generic arguments, impl brackets and LLVM suffixes.
+
+    ``<tokio::runtime::scheduler::Handle>::spawn::<F>`` becomes
+    ``tokio::runtime::scheduler::Handle::spawn``.
+    """
+    name = _SUFFIX.sub("", demangled)
+    name = _GENERIC_TAIL.sub("", name)
+    return _IMPL.sub(r"\1::", name)
+
+
+def find_probe_points(binary: str | os.PathLike[str]) -> ProbePoints:
+    """Find the spawn and poll function copies in ``binary``'s ``.symtab`` (or ``.dynsym``)."""
+    from elftools.elf.elffile import ELFFile  # lazy: only spawn tracking pays for pyelftools
+
+    from pybpf.uprobe import vaddr_to_file_offset
+
+    from ..demangle import demangle
+
+    path = os.path.realpath(binary)
+    spawns: dict[int, ProbePoint] = {}
+    polls: dict[int, ProbePoint] = {}
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for section_name in (".symtab", ".dynsym"):
+            table = elf.get_section_by_name(section_name)
+            if table is None:
+                continue
+            for sym in table.iter_symbols():
+                raw = sym.name
+                # Cheap filter before demangling: both manglings keep the plain identifiers.
+                if "tokio" not in raw or ("spawn" not in raw and "4poll" not in raw):
+                    continue
+                if sym["st_info"]["type"] != "STT_FUNC" or sym["st_value"] == 0:
+                    continue
+                name = base_name(demangle(raw))
+                kind = (
+                    spawns if name in SPAWN_FUNCTIONS else polls if name in POLL_FUNCTIONS else None
+                )
+                if kind is None or sym["st_value"] in kind:
+                    continue
+                address = sym["st_value"]
+                kind[address] = ProbePoint(name, address, vaddr_to_file_offset(elf, address))
+            if spawns or polls:
+                break
+    return ProbePoints(
+        path,
+        tuple(sorted(spawns.values(), key=lambda p: p.address)),
+        tuple(sorted(polls.values(), key=lambda p: p.address)),
+    )
