@@ -8,8 +8,9 @@ pointers):
 - ``tokio::task::spawn::spawn::<F>``: returns the new task's ``JoinHandle``, a one-pointer struct
   holding the task's ``Header`` address (returned in the first return register). Other spawn entry
   points (``spawn_inner``, ``scheduler::Handle::spawn``, ``Runtime::spawn``, ``Handle::spawn``)
-  return the same handle and are probed too where a copy exists (an inner copy returning first
-  and an outer one later store the same link: harmless).
+  return the same handle and are probed too where a copy exists. An outer copy that calls an
+  inner probed copy (``spawn`` calling ``scheduler::Handle::spawn``) is left out: both would
+  fire for one spawn, and a probe hit is what costs (see docs/spawned_tasks.md).
 - ``tokio::runtime::task::raw::poll::<T, S>``: the task vtable's ``poll`` entry, reached by an
   indirect call (so never inlined), whose one argument is the task's ``Header`` address.
   (``RawTask::poll`` exists as a symbol but release builds inline every call to it.)
@@ -30,6 +31,8 @@ SPAWN_FUNCTIONS = (
     "tokio::runtime::handle::Handle::spawn",
     "tokio::runtime::runtime::Runtime::spawn",
 )
+# The funnel every spawn entry point above ends in (when it is not inlined into them).
+INNER_SPAWN = "tokio::runtime::scheduler::Handle::spawn"
 # The vtable's poll entry of a task: its argument is the task header's address.
 POLL_FUNCTIONS = ("tokio::runtime::task::raw::poll",)
 
@@ -46,6 +49,7 @@ class ProbePoint:
     name: str
     address: int
     offset: int
+    size: int = 0  # st_size: bytes of code
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,42 @@ def find_probe_points(binary: str | os.PathLike[str]) -> ProbePoints:
                 if kind is None or sym["st_value"] in kind:
                     continue
                 address = sym["st_value"]
-                kind[address] = ProbePoint(name, address, vaddr_to_file_offset(elf, address))
+                offset = vaddr_to_file_offset(elf, address)
+                kind[address] = ProbePoint(name, address, offset, sym["st_size"])
             if spawns or polls:
                 break
+        if elf.get_machine_arch() == "x64":
+            spawns = _without_outer_spawns(spawns, f)
     return ProbePoints(
         path,
         tuple(sorted(spawns.values(), key=lambda p: p.address)),
         tuple(sorted(polls.values(), key=lambda p: p.address)),
     )
+
+
+def direct_call_targets(code: bytes, address: int) -> set[int]:
+    """Targets of the direct ``call`` instructions in x86-64 ``code`` loaded at ``address``."""
+    import capstone  # lazy: only spawn tracking pays for capstone
+
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    targets = set()
+    for insn in md.disasm_lite(code, address):
+        _addr, _size, mnemonic, operands = insn
+        if mnemonic == "call" and operands.startswith("0x"):
+            targets.add(int(operands, 16))
+    return targets
+
+
+def _without_outer_spawns(spawns: dict[int, ProbePoint], f: object) -> dict[int, ProbePoint]:
+    """Leave out outer spawn copies that call an inner (``INNER_SPAWN``) copy directly."""
+    inner = {a for a, p in spawns.items() if p.name == INNER_SPAWN}
+    if not inner:
+        return spawns
+    kept = {}
+    for address, point in spawns.items():
+        if point.name != INNER_SPAWN and point.size:
+            f.seek(point.offset)
+            if direct_call_targets(f.read(point.size), address) & inner:
+                continue  # the inner copy's probe sees this spawn
+        kept[address] = point
+    return kept

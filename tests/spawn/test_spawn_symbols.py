@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
 
-from profiler.bpf.spawn_symbols import POLL_FUNCTIONS, SPAWN_FUNCTIONS, base_name, find_probe_points
+from profiler.bpf.spawn_symbols import (
+    INNER_SPAWN,
+    POLL_FUNCTIONS,
+    SPAWN_FUNCTIONS,
+    base_name,
+    find_probe_points,
+)
 from profiler.bpf.spawn_tracker import SpawnTracker
 from tests.dwarf_async.builds import build_tokio_app
 from tests.support import require_tool
@@ -29,12 +36,43 @@ def test_every_build_has_spawn_and_poll_copies(variant):
     binary = build_tokio_app(variant)
     points = find_probe_points(binary)
     assert points.usable
-    # One tokio::spawn copy per spawned future type (handler, background), whatever the mangling.
-    assert len([p for p in points.spawns if p.name == "tokio::task::spawn::spawn"]) == 2
+    # One probed spawn copy per spawned future type (handler, background): the funnel
+    # scheduler::Handle::spawn, the tokio::spawn copies that call it being left out.
+    assert [p.name for p in points.spawns] == [INNER_SPAWN, INNER_SPAWN]
     # One raw::poll per (future, scheduler) pair: 2 futures x 2 schedulers + the blocking task.
     assert len(points.polls) == 5
     assert {p.name for p in points.polls} == set(POLL_FUNCTIONS)
-    assert {p.name for p in points.spawns} <= set(SPAWN_FUNCTIONS)
+
+
+@pytest.mark.parametrize("variant", ["legacy", "v0_fp_dwarf5"])
+def test_the_left_out_spawn_copies_call_a_probed_one(variant):
+    objdump, nm = require_tool("objdump"), require_tool("nm")
+    binary = build_tokio_app(variant)
+    probed = {p.address for p in find_probe_points(binary).spawns}
+    symbols = subprocess.run([nm, "-C", binary], capture_output=True, text=True, check=True)
+    outer = [
+        int(line.split()[0], 16)
+        for line in symbols.stdout.splitlines()
+        if base_name(line.split(" ", 2)[2]) in SPAWN_FUNCTIONS
+        and int(line.split()[0], 16) not in probed
+    ]
+    assert len(outer) == 2  # the two tokio::task::spawn::spawn copies
+    for address in outer:
+        out = subprocess.run(
+            [
+                objdump,
+                "-d",
+                "--no-show-raw-insn",
+                f"--start-address={address:#x}",
+                f"--stop-address={address + 0x100:#x}",
+                binary,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        calls = {int(m, 16) for m in re.findall(r"\scall\s+([0-9a-f]+) <", out)}
+        assert calls & probed, f"{address:#x} calls none of the probed copies"
 
 
 @pytest.mark.parametrize("variant", ["legacy_fp", "v0_fp_dwarf5"])
