@@ -14,11 +14,13 @@ Function names are the ``DW_AT_linkage_name`` when there is one (mangled; demang
 from __future__ import annotations
 
 import os
+import struct
 from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from .dwarf_dies import Sections
 from .dwarf_lines import LineTable
 from .dwarf_units import CompileUnitIndex, DieName, die_ranges, unit_base_address
 
@@ -54,6 +56,7 @@ class DwarfInfo:
         self._range_lists = dwarf.range_lists()
         self._aranges = dwarf.get_aranges()
         self._units: dict[int, CompileUnitIndex] = {}
+        self._sections: Sections | None = None
         self._lines: dict[int, LineTable | None] = {}
         self._cus: dict[int, Any] = {cu.cu_offset: cu for cu in dwarf.iter_CUs()}
         self._cu_offsets = sorted(self._cus)
@@ -192,7 +195,14 @@ class DwarfInfo:
     def _unit(self, cu_offset: int) -> CompileUnitIndex:
         unit = self._units.get(cu_offset)
         if unit is None:
-            unit = CompileUnitIndex(self._cus[cu_offset], self._range_lists)
+            cu = self._cus[cu_offset]
+            if self._sections is None:
+                self._sections = Sections(self._dwarf)
+            try:
+                unit = CompileUnitIndex(cu, self._range_lists, self._sections)
+            except (ValueError, IndexError, KeyError, struct.error):
+                # A form or layout the fast reader does not know: pyelftools knows more.
+                unit = CompileUnitIndex(cu, self._range_lists)
             self._units[cu_offset] = unit
         return unit
 

@@ -7,6 +7,7 @@ sorted by address, so a lookup is one ``bisect`` instead of a walk over the prog
 from __future__ import annotations
 
 import os
+import struct
 from array import array
 from bisect import bisect_right
 from typing import Any
@@ -45,6 +46,98 @@ def file_table(program: Any, comp_dir: str) -> list[str]:
     return paths
 
 
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _sleb(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return (result - (1 << shift) if byte & 0x40 else result), pos
+
+
+# A row: (address, 0 for an end of sequence else 1, order, line or _NO_LINE, file). Sorting
+# puts a sequence's end before a sequence starting at the same address, otherwise keeps order.
+Row = tuple[int, int, int, int, int]
+
+
+def _decode_rows(program: Any) -> list[Row]:
+    """The line program's rows, decoded from its bytes (the DWARF 2-5 opcodes; not VLIW)."""
+    header = program.header
+    data = program.stream.getvalue()
+    pos, end = program.program_start_offset, program.program_end_offset
+    min_length = header["minimum_instruction_length"]
+    line_base, line_range = header["line_base"], header["line_range"]
+    opcode_base = header["opcode_base"]
+    arg_counts = header["standard_opcode_lengths"]
+    const_add = ((255 - opcode_base) // line_range) * min_length
+    order = "little" if program.structs.little_endian else "big"
+    rows: list[Row] = []
+    append = rows.append
+    address, file, line = 0, 1, 1
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= opcode_base:  # special opcode: advance address and line, emit a row
+            adjusted = op - opcode_base
+            address += (adjusted // line_range) * min_length
+            line += line_base + adjusted % line_range
+            append((address, 1, len(rows), line, file))
+        elif op == 0:  # extended opcode
+            length, pos = _uleb(data, pos)
+            sub = data[pos]
+            if sub == 1:  # DW_LNE_end_sequence
+                append((address, 0, len(rows), _NO_LINE, 0))
+                address, file, line = 0, 1, 1
+            elif sub == 2:  # DW_LNE_set_address
+                address = int.from_bytes(data[pos + 1 : pos + length], order)
+            pos += length
+        elif op == 1:  # DW_LNS_copy
+            append((address, 1, len(rows), line, file))
+        elif op == 2:  # DW_LNS_advance_pc
+            delta, pos = _uleb(data, pos)
+            address += delta * min_length
+        elif op == 3:  # DW_LNS_advance_line
+            delta, pos = _sleb(data, pos)
+            line += delta
+        elif op == 4:  # DW_LNS_set_file
+            file, pos = _uleb(data, pos)
+        elif op == 8:  # DW_LNS_const_add_pc
+            address += const_add
+        elif op == 9:  # DW_LNS_fixed_advance_pc
+            address += int.from_bytes(data[pos : pos + 2], order)
+            pos += 2
+        else:  # opcodes without effect on (address, file, line): skip their LEB128 arguments
+            for _ in range(arg_counts[op - 1]):
+                _, pos = _uleb(data, pos)
+    return rows
+
+
+def _rows_from_pyelftools(program: Any) -> list[Row]:
+    rows: list[Row] = []
+    for entry in program.get_entries():
+        state = entry.state
+        if state is None:
+            continue
+        if state.end_sequence:
+            rows.append((state.address, 0, len(rows), _NO_LINE, 0))
+        else:
+            rows.append((state.address, 1, len(rows), state.line, state.file))
+    return rows
+
+
 class LineTable:
     """Rows of one line program, sorted by address (``lookup`` is a bisection)."""
 
@@ -52,18 +145,10 @@ class LineTable:
 
     def __init__(self, program: Any, comp_dir: str) -> None:
         self.files = file_table(program, comp_dir)
-        rows: list[tuple[int, int, int, int, int]] = []
-        order = 0
-        for entry in program.get_entries():
-            state = entry.state
-            if state is None:
-                continue
-            order += 1
-            if state.end_sequence:
-                # Sorts before a row that starts another sequence at the same address.
-                rows.append((state.address, 0, order, _NO_LINE, 0))
-            else:
-                rows.append((state.address, 1, order, state.line, state.file))
+        try:
+            rows = _decode_rows(program)
+        except (IndexError, KeyError, ValueError, struct.error):
+            rows = _rows_from_pyelftools(program)  # an opcode layout our decoder does not know
         rows.sort()
         self._addresses = array("Q", (r[0] for r in rows))
         self._lines = array("q", (r[3] for r in rows))
