@@ -128,6 +128,11 @@ class DwarfInfo:
                 memo.popitem(last=False)
         return list(hit)
 
+    def close(self) -> None:
+        """Drop this binary from the module cache (the object itself stays usable)."""
+        if _CACHE.get(self.key) is self:
+            del _CACHE[self.key]
+
     def clear_memo(self) -> None:
         """Forget the memoised answers (the indexes stay)."""
         self._memo.clear()

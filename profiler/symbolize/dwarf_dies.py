@@ -74,6 +74,16 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
             return result, pos
 
 
+def _form_name(code: int) -> str:
+    """The name of form ``code`` (for DW_FORM_indirect, which names its form in the data)."""
+    from elftools.dwarf.enums import ENUM_DW_FORM
+
+    for name, value in ENUM_DW_FORM.items():
+        if value == code:
+            return name
+    raise ValueError(f"unknown DWARF form code {code:#x}")
+
+
 class Attr:
     """A decoded attribute value and its form (the shape ``dwarf_units`` expects)."""
 
@@ -85,11 +95,14 @@ class Attr:
 
 
 class Sections:
-    """The raw DWARF sections of one binary, shared by the units' readers."""
+    """The raw DWARF sections of one binary, shared by the units' readers.
+
+    Views of pyelftools' in-memory copies (``getbuffer``): no second copy of the debug info.
+    """
 
     def __init__(self, dwarf: Any) -> None:
-        def raw(section: Any) -> bytes:
-            return section.stream.getvalue() if section is not None else b""
+        def raw(section: Any) -> memoryview:
+            return section.stream.getbuffer() if section is not None else memoryview(b"")
 
         self.info = raw(dwarf.debug_info_sec)
         self.str = raw(dwarf.debug_str_sec)
@@ -101,9 +114,23 @@ class Sections:
         self.little = dwarf.config.little_endian
 
 
-def _cstring(data: bytes, pos: int) -> str:
-    end = data.index(b"\0", pos)
-    return data[pos:end].decode("utf-8", "replace")
+def _nul_at(data: memoryview, pos: int) -> int:
+    """The offset of the first NUL byte at or after ``pos`` (``len(data)`` if none)."""
+    end, size = pos, 128
+    while True:
+        piece = bytes(data[end : end + size])
+        nul = piece.find(b"\0")
+        if nul >= 0:
+            return end + nul
+        if not piece:
+            return end
+        end += len(piece)
+        size *= 2
+
+
+def _cstring(data: memoryview, pos: int) -> str:
+    """The NUL-terminated UTF-8 string at ``pos``."""
+    return bytes(data[pos : _nul_at(data, pos)]).decode("utf-8", "replace")
 
 
 class UnitReader:
@@ -177,9 +204,7 @@ class UnitReader:
         for name, form, implicit in specs:
             if form == "DW_FORM_indirect":
                 code, pos = _uleb(data, pos)
-                from elftools.dwarf.enums import ENUM_DW_FORM
-
-                form = next(k for k, v in ENUM_DW_FORM.items() if v == code)
+                form = _form_name(code)
             wanted = name in WANTED
             size = _FIXED.get(form)
             if size is not None:
@@ -212,9 +237,9 @@ class UnitReader:
                 if wanted:
                     out[name] = Attr(form, value)
             elif form == "DW_FORM_string":
-                end = data.index(b"\0", pos)
+                end = _nul_at(data, pos)
                 if wanted:
-                    out[name] = Attr(form, data[pos:end].decode("utf-8", "replace"))
+                    out[name] = Attr(form, bytes(data[pos:end]).decode("utf-8", "replace"))
                 pos = end + 1
             elif form in _BLOCK_FORMS:
                 length = self._uint(data, pos, _BLOCK_FORMS[form])

@@ -76,7 +76,7 @@ Row = tuple[int, int, int, int, int]
 def _decode_rows(program: Any) -> list[Row]:
     """The line program's rows, decoded from its bytes (the DWARF 2-5 opcodes; not VLIW)."""
     header = program.header
-    data = program.stream.getvalue()
+    data = program.stream.getbuffer()  # a view: no copy of the whole section per unit
     pos, end = program.program_start_offset, program.program_end_offset
     min_length = header["minimum_instruction_length"]
     line_base, line_range = header["line_base"], header["line_range"]
