@@ -57,3 +57,26 @@ def test_c_program(tmp_path, version):
 @pytest.mark.parametrize("variant", ["legacy", "v0_fp_dwarf5"])
 def test_tokio_program(variant):
     assert _compare_units(build_tokio_app(variant), limit=12) == 13
+
+
+def test_a_unit_the_fast_reader_cannot_read_falls_back_to_pyelftools(tmp_path, monkeypatch):
+    binary = build_c_program(tmp_path, 5)
+    dwarf.clear_cache()
+    expected = [DwarfInfo.for_elf(binary).frames(a) for a in _work_addresses(binary)]
+    assert any(len(frames) > 1 for frames in expected)
+
+    def unreadable(self):
+        raise ValueError("unsupported DWARF form DW_FORM_made_up")
+
+    monkeypatch.setattr(CompileUnitIndex, "_walk_raw", unreadable)
+    dwarf.clear_cache()
+    info = DwarfInfo.for_elf(binary)
+    assert [info.frames(a) for a in _work_addresses(binary)] == expected
+
+
+def _work_addresses(binary: str) -> range:
+    from elftools.elf.elffile import ELFFile
+
+    with open(binary, "rb") as stream:
+        symbol = ELFFile(stream).get_section_by_name(".symtab").get_symbol_by_name("work")[0]
+    return range(symbol["st_value"], symbol["st_value"] + symbol["st_size"])
