@@ -60,36 +60,45 @@ def _machine() -> str:
 
 
 class SpawnTracker:
-    """The spawn-tracking maps and programs, attached to one Tokio binary.
+    """The spawn-tracking maps and programs, and their uprobes on Tokio binaries.
 
-    ``pids``: the processes to probe (empty: every process running ``binary``).
-    Raises ``LookupError`` when the binary has no spawn or poll function (not Tokio).
+    ``binary`` and ``pids`` (optional): attach at once, as :meth:`attach` does. One tracker
+    serves any number of binaries and processes, so a sampler reads one ``current`` map.
     """
 
     def __init__(
         self,
-        binary: str | os.PathLike[str],
+        binary: str | os.PathLike[str] | None = None,
         pids: Iterable[int] = (),
         options: SpawnTrackerOptions | None = None,
         points: ProbePoints | None = None,
     ) -> None:
         self.options = options or SpawnTrackerOptions()
-        self.points = points or find_probe_points(binary)
-        if not self.points.usable:
-            raise LookupError(
-                f"{self.points.binary}: no tokio spawn and raw::poll functions found "
-                f"(spawns: {len(self.points.spawns)}, polls: {len(self.points.polls)}); "
-                "is it a Tokio program with a symbol table?"
-            )
-        self.pids = list(pids) or [-1]
         self._stack = contextlib.ExitStack()
+        # Per process (-1: every process of a binary), its uprobes, closable on their own.
+        self._attached: dict[tuple[str, int], contextlib.ExitStack] = {}
         self._closed = False
         self.probes = 0
         try:
+            if binary is not None or points is not None:
+                # Refuse a binary that is not Tokio before creating any kernel object.
+                points = self._checked(points or find_probe_points(binary))
             self._open()
+            if points is not None:
+                self.attach(points, pids)
         except BaseException:
-            self._stack.close()
+            self.close()
             raise
+
+    @staticmethod
+    def _checked(points: ProbePoints) -> ProbePoints:
+        if not points.usable:
+            raise LookupError(
+                f"{points.binary}: no tokio spawn and raw::poll functions found "
+                f"(spawns: {len(points.spawns)}, polls: {len(points.polls)}); "
+                "is it a Tokio program with a symbol table?"
+            )
+        return points
 
     def _map(self, spec: MapSpec):
         m = spec.create()
@@ -130,22 +139,54 @@ class SpawnTracker:
             ),
             "ps_poll_exit": self._program("ps_poll_exit", progs.build_poll_exit(self.current)),
         }
-        for pid in self.pids:
-            for point in self.points.spawns:
-                self._probe("ps_spawn_ret", point.offset, retprobe=True, pid=pid)
-            for point in self.points.polls:
-                self._probe("ps_poll_enter", point.offset, retprobe=False, pid=pid)
-                self._probe("ps_poll_exit", point.offset, retprobe=True, pid=pid)
 
-    def _probe(self, program: str, offset: int, *, retprobe: bool, pid: int) -> None:
+    def attach(self, binary: str | os.PathLike[str] | ProbePoints, pids: Iterable[int] = ()) -> int:
+        """Probe ``binary``'s spawn and poll functions in ``pids`` (empty: every process).
+
+        Returns the number of uprobes opened. Raises ``LookupError`` for a binary without Tokio
+        spawn/poll functions; on any error, the probes of this call are closed.
+        """
+        points = binary if isinstance(binary, ProbePoints) else find_probe_points(binary)
+        points = self._checked(points)
+        opened = 0
+        for pid in list(pids) or [-1]:
+            key = (points.binary, pid)
+            if key in self._attached:
+                continue
+            with contextlib.ExitStack() as probes:
+                for point in points.spawns:
+                    self._probe(probes, points.binary, "ps_spawn_ret", point.offset, True, pid)
+                for point in points.polls:
+                    self._probe(probes, points.binary, "ps_poll_enter", point.offset, False, pid)
+                    self._probe(probes, points.binary, "ps_poll_exit", point.offset, True, pid)
+                self._attached[key] = probes.pop_all()
+            count = len(points.spawns) + 2 * len(points.polls)
+            self.probes += count
+            opened += count
+        return opened
+
+    def _probe(
+        self,
+        probes: contextlib.ExitStack,
+        binary: str,
+        program: str,
+        offset: int,
+        retprobe: bool,
+        pid: int,
+    ) -> None:
         from pybpf.attach import attach_perf_event
         from pybpf.uprobe import open_uprobe
 
-        event = open_uprobe(self.points.binary, offset=offset, retprobe=retprobe, pid=pid)
-        self._stack.callback(event.close)
+        event = open_uprobe(binary, offset=offset, retprobe=retprobe, pid=pid)
+        probes.callback(event.close)
         link = attach_perf_event(self.programs[program], event)
-        self._stack.callback(link.close)
-        self.probes += 1
+        probes.callback(link.close)
+
+    def detach(self, pid: int) -> None:
+        """Close the uprobes of process ``pid`` (e.g. it exited)."""
+        for key in [k for k in self._attached if k[1] == pid]:
+            probes = self._attached.pop(key)
+            probes.close()
 
     # -- reading ---------------------------------------------------------------------------
     def spawn_stack(self, stack_id: int) -> tuple[int, ...]:
@@ -180,7 +221,12 @@ class SpawnTracker:
         if self._closed:
             return
         self._closed = True
-        self._stack.close()
+        try:
+            for probes in self._attached.values():
+                probes.close()
+        finally:
+            self._attached.clear()
+            self._stack.close()
 
     def __enter__(self) -> SpawnTracker:
         return self

@@ -149,3 +149,31 @@ def test_programs_pass_the_verifier_on_both_register_layouts(no_fd_leak):
                 spec = ProgramSpec("t_spawn", ProgramType.KPROBE, insns, license="GPL")
                 with spec.load() as prog:
                     assert prog.fd >= 0
+
+
+def test_one_tracker_for_several_processes_detaches_each(no_fd_leak):
+    from tests.support import open_fds
+
+    binary = build_tokio_app("legacy_fp")
+    apps = [subprocess.Popen([binary, "5"], stdout=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        with SpawnTracker() as tracker:
+            before = len(open_fds())
+            per_process = tracker.attach(binary, [apps[0].pid])
+            assert per_process == 12  # 2 spawn copies + 5 poll copies x (entry, return)
+            assert tracker.attach(binary, [apps[0].pid]) == 0  # already attached
+            tracker.attach(binary, [apps[1].pid])
+            # One perf event fd per probe, one BPF link fd each where links are used.
+            assert len(open_fds()) - before in (2 * per_process, 4 * per_process)
+            time.sleep(0.5)
+            assert tracker.read_stats()["spawns"] > 0
+            tracker.detach(apps[0].pid)
+            tracker.detach(apps[1].pid)
+            assert len(open_fds()) == before
+            spawns = tracker.read_stats()["spawns"]
+            time.sleep(0.3)
+            assert tracker.read_stats()["spawns"] == spawns  # nothing fires any more
+    finally:
+        for app in apps:
+            app.kill()
+            app.wait()
