@@ -75,7 +75,9 @@ class DwarfInfo:
         path, inode and mtime), so asking twice for the same binary is free.
         """
         if hasattr(elf, "get_dwarf_info"):
-            key = _build_id_of(elf) or f"elffile:{id(elf)}"
+            key = _build_id_of(elf)
+            if not key:  # nothing identifies the file: do not cache it
+                return cls._from_elffile(elf, "")
             if key not in _CACHE:
                 _remember(key, cls._from_elffile(elf, key))
             return _CACHE[key]
