@@ -112,3 +112,12 @@ def build_c_program(out_dir: Path, dwarf_version: int, debug: bool = True) -> st
         args[1:1] = ["-g", f"-gdwarf-{dwarf_version}"]
     subprocess.run(args, check=True, capture_output=True)
     return str(out)
+
+
+def build_cpp_program(out_dir: Path) -> str:
+    """``apps/cpp_inline/inline.cpp`` compiled with ``g++ -O2 -g`` into ``out_dir``."""
+    gxx = require_tool("g++")
+    out = out_dir / "inline-cpp"
+    source = APPS / "cpp_inline" / "inline.cpp"
+    subprocess.run([gxx, "-O2", "-g", "-o", str(out), str(source)], check=True, capture_output=True)
+    return str(out)

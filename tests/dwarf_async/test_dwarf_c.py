@@ -12,7 +12,7 @@ from elftools.elf.elffile import ELFFile
 from profiler.symbolize import dwarf
 from profiler.symbolize.dwarf import DwarfInfo
 
-from .builds import build_c_program
+from .builds import build_c_program, build_cpp_program
 from .oracle import addr2line_chains
 
 
@@ -130,3 +130,28 @@ def test_memo_returns_fresh_lists(c_binary):
 def _build_id(binary: str) -> str:
     out = subprocess.run(["readelf", "-n", binary], capture_output=True, text=True).stdout
     return out.split("Build ID:")[1].split()[0]
+
+
+def test_cpp_chains_and_qualified_names(tmp_path):
+    """C++: methods defined outside their class (DW_AT_specification), templates, a lambda.
+
+    File:line chains match addr2line exactly. Names differ by design: addr2line prints the
+    symbol table's name for the outermost frame (``...constprop.0``) and a bare ``operator()``,
+    we print what DWARF says, qualified by namespaces and classes.
+    """
+    binary = build_cpp_program(tmp_path)
+    info = DwarfInfo.for_elf(binary)
+    addresses = [a for span in _function_addresses(binary).values() for a in span]
+    oracle = addr2line_chains(binary, addresses)
+    deepest: list = []
+    for address in addresses:
+        expected = oracle.get(address, [])
+        if not any(file for _, file, _ in expected):
+            continue
+        frames = info.frames(address)
+        assert [(f.file, f.line) for f in frames] == [(file, line) for _, file, line in expected]
+        deepest = max(deepest, frames, key=len)
+    assert deepest[0].qualified_name == "app::Accumulator::add"
+    assert deepest[0].function == "_ZN3app11Accumulator3addEm"  # linkage name via specification
+    assert deepest[-1].qualified_name.startswith("app::run<")
+    assert [f.inlined for f in deepest] == [True] * (len(deepest) - 1) + [False]
