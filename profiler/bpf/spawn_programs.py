@@ -68,15 +68,21 @@ def emit_count_stat(a: Assembler, stats: object, slot: int, scratch: int) -> Non
 
 
 def emit_spawn_chain_lookup(
-    a: Assembler, current: object, key_offset: int, scratch: int, tid_reg: object = R7
+    a: Assembler,
+    current: object,
+    key_offset: int,
+    scratch: int,
+    tid_reg: object = R7,
+    base: object = R10,
 ) -> None:
-    """Emit: the ``SPAWN_DEPTH`` s32 at ``r10 + key_offset`` = ``current[tid]``, else -1 each.
+    """Emit: the ``SPAWN_DEPTH`` s32 at ``base + key_offset`` = ``current[tid]``, else -1 each.
 
     For a sampler: ``tid_reg`` holds ``bpf_get_current_pid_tgid()`` (its low 32 bits are the
-    tid); ``scratch`` is a free 4-byte stack slot. Clobbers r0-r5.
+    tid); ``scratch`` is a free 4-byte slot at ``r10 + scratch``; ``base`` is r10 (a key on the
+    stack) or a register pointing to a ring-buffer record (not r0-r5). Clobbers r0-r5.
     """
     for level in range(SPAWN_DEPTH):
-        a.st(W, R10, key_offset + 4 * level, NO_LINK)
+        a.st(W, base, key_offset + 4 * level, NO_LINK)
     a.stx(W, R10, scratch, tid_reg, comment="current[] is keyed by tid")
     a.ld_map_fd(R1, current)
     a.mov(R2, R10)
@@ -86,7 +92,7 @@ def emit_spawn_chain_lookup(
     a.jeq(R0, 0, done, comment="the thread polls no linked task")
     for level in range(SPAWN_DEPTH):
         a.ldx(W, R1, R0, 4 * level)
-        a.stx(W, R10, key_offset + 4 * level, R1)
+        a.stx(W, base, key_offset + 4 * level, R1)
     a.label(done)
 
 

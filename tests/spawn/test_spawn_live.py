@@ -177,3 +177,46 @@ def test_one_tracker_for_several_processes_detaches_each(no_fd_leak):
         for app in apps:
             app.kill()
             app.wait()
+
+
+@pytest.mark.parametrize("into_record", [False, True])
+def test_the_sampler_lookup_copies_the_chain_of_the_thread(into_record, no_fd_leak):
+    """emit_spawn_chain_lookup run with BPF_PROG_TEST_RUN (a socket filter: no probe needed)."""
+    import struct
+
+    from pybpf.asm import R0, R1, R2, R7, R9, R10, Assembler, W
+    from pybpf.maps import MapSpec, MapType
+    from pybpf.programs import ProgramSpec, ProgramType
+
+    p = spawn_programs
+    chain = (11, 7, -1, -1)
+    with (
+        MapSpec("t_current", MapType.HASH, 4, p.LINK_SIZE, 8).create() as current,
+        MapSpec("t_out", MapType.ARRAY, 4, p.LINK_SIZE, 2).create() as out,
+    ):
+        current.update(struct.pack("<I", 4242), struct.pack("<4i", *chain))
+        for slot, tid in enumerate((4242, 4243)):  # a thread with a chain, one without
+            a = Assembler()
+            a.ld_imm64(R7, (1000 << 32) | tid)  # what bpf_get_current_pid_tgid() would give
+            a.st(W, R10, -4, slot)
+            a.ld_map_fd(R1, out)
+            a.mov(R2, R10)
+            a.add(R2, -4)
+            a.call("map_lookup_elem")
+            a.jeq(R0, 0, "out")
+            a.mov(R9, R0, comment="r9 = the output record")
+            if into_record:
+                p.emit_spawn_chain_lookup(a, current, 0, -8, R7, base=R9)
+            else:
+                p.emit_spawn_chain_lookup(a, current, -24, -8, R7)
+                for level in range(p.SPAWN_DEPTH):
+                    a.ldx(W, R1, R10, -24 + 4 * level)
+                    a.stx(W, R9, 4 * level, R1)
+            a.label("out")
+            a.mov(R0, 0)
+            a.exit()
+            spec = ProgramSpec("t_chain", ProgramType.SOCKET_FILTER, a, license="GPL")
+            with spec.load() as prog:
+                prog.test_run(data_in=bytes(64))
+        got = [struct.unpack("<4i", bytes(out.lookup(struct.pack("<I", s)))) for s in (0, 1)]
+    assert got == [chain, (-1, -1, -1, -1)]
