@@ -151,8 +151,8 @@ class LineTable:
             rows = _rows_from_pyelftools(program)  # an opcode layout our decoder does not know
         rows.sort()
         self._addresses = array("Q", (r[0] for r in rows))
-        self._lines = array("q", (r[3] for r in rows))
-        self._files = array("l", (r[4] for r in rows))
+        self._lines = array("i", (r[3] for r in rows))
+        self._files = array("I", (r[4] for r in rows))
 
     def __len__(self) -> int:
         return len(self._addresses)
