@@ -75,7 +75,10 @@ def test_drain_of_a_full_counts_map(benchmark):
     # The sampler is live (1 Hz): leave room for its own few keys beside the 10 240 we add.
     sampler = Sampler(SamplerOptions(freq=1, counts_map_size=10240 + 512, stack_map_size=1024))
     try:
-        keys = [struct.pack("<IIii16s", 100 + i, 100 + i, -1, -1, b"bench") for i in range(10240)]
+        keys = [
+            struct.pack("<IIii16s4i", 100 + i, 100 + i, -1, -1, b"bench", -1, -1, -1, -1)
+            for i in range(10240)
+        ]
         one = struct.pack("<Q", 1)
 
         def fill():

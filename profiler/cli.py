@@ -51,6 +51,11 @@ def add_sampling_flags(p: argparse.ArgumentParser) -> None:
         help="bytes of user stack copied per sample for DWARF unwinding (8192; a power of two)",
     )
     p.add_argument(
+        "--spawn-links",
+        action="store_true",
+        help="Tokio: show the stack that spawned each task under it (uprobes; needs --pid)",
+    )
+    p.add_argument(
         "--debug-info",
         choices=("auto", "on", "off"),
         default="auto",
@@ -103,6 +108,7 @@ def session_options(args: argparse.Namespace):
         debug_info=args.debug_info,
         unwind=args.unwind,
         stack_copy_size=args.stack_copy_size,
+        spawn_links=args.spawn_links,
     )
 
 
@@ -133,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
         session = Session(session_options(args))
-    except UnknownProcessError as exc:
+    except (UnknownProcessError, ValueError) as exc:
         print(f"profiler: {exc}", file=sys.stderr)
         return 2
     with session, _StopOnSignals() as stop:

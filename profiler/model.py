@@ -55,6 +55,8 @@ class RawSample:
     count: int = 1
     cgroup_id: int = 0
     user_stack_truncated: bool = False  # the unwinder stopped before the thread's entry
+    # Stack ids (SpawnTracker) of the spawners of the Tokio task being polled, nearest first.
+    spawn_chain: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,8 @@ class Pipeline:
     transforms: list[FrameTransform] = field(default_factory=list)
     stats: PipelineStats = field(default_factory=PipelineStats)
     max_cached_stacks: int = 20000
+    # Links Tokio tasks to the stacks that spawned them (profiler.frames.spawn_links).
+    spawn_linker: object | None = None
     _cache: dict[tuple, list[Frame]] = field(default_factory=dict, repr=False)
 
     def frames_of(self, sample: RawSample) -> list[Frame]:
@@ -61,7 +63,7 @@ class Pipeline:
 
     def _frames(self, sample: RawSample, thread: str) -> list[Frame]:
         """Symbolized and transformed frames, cached: the same stacks recur every interval."""
-        key = (sample.pid, thread, sample.user_stack, sample.kernel_stack)
+        key = (sample.pid, thread, sample.user_stack, sample.kernel_stack, sample.spawn_chain)
         frames = self._cache.get(key)
         if frames is None:
             if len(self._cache) >= self.max_cached_stacks:
@@ -69,6 +71,8 @@ class Pipeline:
             frames = self.frames_of(sample)
             for transform in self.transforms:
                 frames = transform(frames, thread)
+            if sample.spawn_chain and self.spawn_linker is not None:
+                frames = self.spawn_linker.link(frames, sample.pid, sample.spawn_chain)
             self._cache[key] = frames
         return frames
 
@@ -76,6 +80,8 @@ class Pipeline:
         """Drop cached stacks of ``pid`` (it exec'd or exited and its pid may be reused)."""
         for key in [k for k in self._cache if k[0] == pid]:
             del self._cache[key]
+        if self.spawn_linker is not None:
+            self.spawn_linker.forget_process(pid)
 
     def run(self, samples: Iterable[RawSample]) -> list[SymbolizedSample]:
         """Symbolize ``samples``; equal stacks with equal labels are merged."""

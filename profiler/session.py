@@ -57,6 +57,9 @@ class SessionOptions:
     # keeps them, else DWARF CFI over a copied stack), "fp" or "dwarf" for every process.
     unwind: str = "auto"
     stack_copy_size: int = 8192
+    # Tokio: link tasks started with tokio::spawn to the stack that spawned them (uprobes on the
+    # targets' spawn and poll functions; --pid only; each probe hit costs a trap: opt-in).
+    spawn_links: bool = False
     # DWARF file:line and inlined frames: "auto" = for chosen processes (--pid/--cgroup) only;
     # whole-machine profiles use symbol tables (DWARF of every binary costs seconds and memory).
     debug_info: str = "auto"  # auto | on | off
@@ -72,6 +75,8 @@ class Session:
         for pid in self.options.pids:
             if not os.path.exists(f"/proc/{pid}"):
                 raise UnknownProcessError(f"no process with pid {pid}")
+        if self.options.spawn_links and not self.options.pids:
+            raise ValueError("spawn links need target processes (--pid)")
         if symbolizer is None:
             from .symbolize import Symbolizer
 
@@ -96,6 +101,7 @@ class Session:
         self._fp_checks: dict[int, list[int]] = {}  # pid -> [fp samples, reaching a root]
         self._fp_check_maps: dict[int, object] = {}  # pid -> its mappings, while checking
         self._fp_ok: set[int] = set()  # processes whose frame-pointer stacks are complete
+        self._spawn_tracker = None
         self._table_cache = None
         if self.options.unwind != "fp" and self.options.user_stacks:
             from .unwind import TableCache
@@ -141,6 +147,18 @@ class Session:
         for pid in pids:
             self._remember(pid)
         self._dwarf_pids.update(pid for pid in pids if self._needs_dwarf(pid))
+        try:
+            self._start_sampler(pids)
+        except BaseException:
+            self.close()
+            raise
+        self.started_at = self._interval_start = time.time()
+        self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
+        self._thread.start()
+
+    def _start_sampler(self, pids: list[int]) -> None:
+        o = self.options
+        spawn_current = self._start_spawn_tracker(pids) if o.spawn_links else None
         self._sampler = Sampler(
             SamplerOptions(
                 freq=o.freq,
@@ -155,11 +173,9 @@ class Session:
                 stack_copy_size=o.stack_copy_size,
                 dwarf_pids=sorted(self._dwarf_pids),
                 table_cache=self._table_cache,
+                spawn_current=spawn_current,
             )
         )
-        self.started_at = self._interval_start = time.time()
-        self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
-        self._thread.start()
 
     def _remember(self, pid: int) -> None:
         """First sight of a process: keep its identity and its mappings (it may exit later)."""
@@ -175,6 +191,24 @@ class Session:
                 snapshot(pid, load_symbols=False)
             except OSError:
                 pass  # already gone: its samples stay, with module+offset frames
+
+    def _start_spawn_tracker(self, pids: list[int]) -> object | None:
+        """Probe the Tokio targets' spawn/poll functions; the sampler reads ``current``."""
+        from .bpf.spawn_tracker import SpawnTracker
+        from .frames.spawn_links import SpawnLinker
+
+        self._spawn_tracker = SpawnTracker()
+        attached = 0
+        for pid in pids:
+            try:
+                attached += self._spawn_tracker.attach(f"/proc/{pid}/exe", [pid])
+            except (LookupError, OSError):
+                continue  # not a Tokio program (or gone): nothing to link
+        mode = "on" if self.options.async_stacks == "off" else self.options.async_stacks
+        self.pipeline.spawn_linker = SpawnLinker(
+            self.symbolizer, self._spawn_tracker.spawn_stack, mode=mode
+        )
+        return self._spawn_tracker.current if attached else None
 
     def _needs_dwarf(self, pid: int) -> bool:
         """With ``unwind="auto"``: whether ``pid``'s executable has no frame pointers."""
@@ -316,6 +350,8 @@ class Session:
         self._stop.set()
         if self._sampler is not None:
             self._sampler.close()
+        if self._spawn_tracker is not None:
+            self._spawn_tracker.close()  # after the sampler, whose program reads its map
 
     def __enter__(self) -> Session:
         return self

@@ -87,7 +87,10 @@ class DwarfSamples:
             user = (ip,)
         if truncated:
             self.truncated += 1
-        key = (tgid, tid, comm, user, kernel, truncated)
+        from .sampler import _chain
+
+        chain = _chain(struct.unpack_from(f"<{sp.SPAWN_DEPTH}i", record, sp.REC_SPAWN_CHAIN))
+        key = (tgid, tid, comm, user, kernel, truncated, chain)
         with self._lock:
             self._counts[key] += 1
 
@@ -96,7 +99,7 @@ class DwarfSamples:
         with self._lock:
             counts, self._counts = self._counts, Counter()
         out = []
-        for (tgid, tid, comm, user, kernel, truncated), count in counts.items():
+        for (tgid, tid, comm, user, kernel, truncated, chain), count in counts.items():
             out.append(
                 RawSample(
                     pid=tgid,
@@ -106,6 +109,7 @@ class DwarfSamples:
                     kernel_stack=kernel,
                     count=count,
                     user_stack_truncated=truncated,
+                    spawn_chain=chain,
                 )
             )
         return out

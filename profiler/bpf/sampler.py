@@ -20,7 +20,7 @@ from pybpf.programs import ProgramSpec, ProgramType
 from ..model import DrainStats, RawSample
 from . import sampler_program as sp
 
-_KEY = struct.Struct("<IIii16s")
+_KEY = struct.Struct("<IIii16s4i")
 _U64 = struct.Struct("<Q")
 # After flipping the active set, wait this long before reading the idle set: a program that read
 # the old flag just before the flip finishes within microseconds (it runs with preemption off).
@@ -49,6 +49,7 @@ class SamplerOptions:
     ring_size: int = 0  # bytes of the DWARF ring buffer; 0: sized from freq and CPUs
     dwarf_pids: list[int] = field(default_factory=list)  # unwind="auto": DWARF from the start
     table_cache: object | None = None  # profiler.unwind.TableCache to share
+    spawn_current: object | None = None  # SpawnTracker.current: record Tokio spawn chains
 
 
 RING_SECONDS = 0.25  # the DWARF ring holds this long of samples from every CPU at full rate
@@ -70,6 +71,16 @@ def _machine() -> str:
     import platform
 
     return "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+
+
+def _chain(ids: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+    """The spawn chain up to its first missing link (-1)."""
+    out = []
+    for stack_id in ids:
+        if stack_id < 0:
+            break
+        out.append(stack_id)
+    return tuple(out)
 
 
 def decode_stack(raw: bytes) -> tuple[int, ...]:
@@ -147,6 +158,7 @@ class Sampler:
             dwarf=dwarf_mode,
             stack_copy=o.stack_copy_size,
             arch=_machine(),
+            spawn_links=o.spawn_current is not None,
         )
         insns = sp.build_sampler(
             config,
@@ -157,6 +169,7 @@ class Sampler:
             self.targets,
             self.ring,
             self.dwarf_pids,
+            o.spawn_current,
         )
         self.insns = insns
         spec = ProgramSpec(
@@ -234,7 +247,7 @@ class Sampler:
         samples = []
         comms: dict[bytes, str] = {}
         for key, value in entries:
-            tgid, tid, ustack, kstack, comm = _KEY.unpack(bytes(key))
+            tgid, tid, ustack, kstack, comm, *chain = _KEY.unpack(bytes(key))
             name = comms.get(comm)
             if name is None:
                 name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -246,6 +259,7 @@ class Sampler:
                     user_stack=stack(ustack),
                     kernel_stack=stack(kstack),
                     count=_U64.unpack_from(bytes(value))[0],
+                    spawn_chain=_chain(chain),
                 )
             )
         if len(cache) > self.options.stack_map_size // 2:

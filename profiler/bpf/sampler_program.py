@@ -20,14 +20,16 @@ from dataclasses import dataclass
 
 from pybpf.asm import DW, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, Assembler, B, W
 
-# struct sample_key (32 bytes), shared with profiler.bpf.sampler's decoder.
-KEY_SIZE = 32
+# struct sample_key (48 bytes), shared with profiler.bpf.sampler's decoder.
+KEY_SIZE = 48
 KEY_TGID = 0  # u32
 KEY_TID = 4  # u32
 KEY_USER_STACK = 8  # s32, a stack id or -errno
 KEY_KERNEL_STACK = 12  # s32
 KEY_COMM = 16  # char[16]
+KEY_SPAWN_CHAIN = 32  # s32[4]: stack ids of the spawners of the task being polled, or -1
 COMM_LEN = 16
+SPAWN_DEPTH = 4
 
 # Slots of the per-CPU ``stats`` array (u64 each).
 STAT_SAMPLES = 0  # samples counted
@@ -66,7 +68,8 @@ REC_STACK_LEN = 48  # u32: bytes of user stack copied
 REC_KSTACK_BYTES = 52  # s32: bytes of kernel stack (bpf_get_stack's result) or -errno
 REC_KSTACK = 56  # u64[KSTACK_DEPTH]
 KSTACK_DEPTH = 64
-REC_HEADER = REC_KSTACK + 8 * KSTACK_DEPTH  # 568: the user stack copy follows
+REC_SPAWN_CHAIN = REC_KSTACK + 8 * KSTACK_DEPTH  # s32[SPAWN_DEPTH], as in the sample key
+REC_HEADER = REC_SPAWN_CHAIN + 4 * SPAWN_DEPTH  # 584: the user stack copy follows
 BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
 
 # Offsets of the user registers in the kernel's struct pt_regs (a stable ABI per architecture).
@@ -95,6 +98,7 @@ class SamplerConfig:
     dwarf: str = "off"
     stack_copy: int = 8192  # bytes of user stack copied per DWARF sample (a power of two)
     arch: str = "x86_64"
+    spawn_links: bool = False  # read the Tokio spawn chain of the polled task (SpawnTracker)
 
     @property
     def record_size(self) -> int:
@@ -192,7 +196,24 @@ def _sample_body(
     a.exit()
 
 
-def _dwarf_body(a: Assembler, config: SamplerConfig, ring: object, stats: object) -> None:
+def _spawn_chain(
+    a: Assembler, config: SamplerConfig, current: object | None, base: object, offset: int
+) -> None:
+    """Emit the spawn chain at ``base + offset``: looked up by tid, or -1s (0 is a stack id)."""
+    if config.spawn_links:
+        if current is None:
+            raise ValueError("spawn links need the SpawnTracker's current map")
+        from .spawn_programs import emit_spawn_chain_lookup
+
+        emit_spawn_chain_lookup(a, current, offset, _TMP, R7, base=base)
+    else:
+        for level in range(SPAWN_DEPTH):
+            a.st(W, base, offset + 4 * level, -1)
+
+
+def _dwarf_body(
+    a: Assembler, config: SamplerConfig, ring: object, stats: object, spawn_current: object
+) -> None:
     """Emit: reserve a record, fill registers, kernel stack and a copy of the user stack, submit.
 
     When the ring is full the code falls through to the frame-pointer path (the sample is kept,
@@ -221,6 +242,7 @@ def _dwarf_body(a: Assembler, config: SamplerConfig, ring: object, stats: object
     for name, off in (("ip", REC_IP), ("sp", REC_SP), ("fp", REC_FP)):
         a.ldx(DW, R1, R0, regs[name], comment=f"user {name}")
         a.stx(DW, R9, off, R1)
+    _spawn_chain(a, config, spawn_current, R9, REC_SPAWN_CHAIN)
     if config.kernel_stacks:
         a.mov(R1, R6)
         a.mov(R2, R9)
@@ -270,6 +292,7 @@ def build_sampler(
     targets: object | None = None,
     ring: object | None = None,
     dwarf_pids: object | None = None,
+    spawn_current: object | None = None,
 ) -> Assembler:
     """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``)."""
     a = Assembler()
@@ -301,7 +324,7 @@ def build_sampler(
             a.add(R2, _TMP)
             a.call("map_lookup_elem")
             a.jeq(R0, 0, "frame_pointers", comment="this process has frame pointers")
-        _dwarf_body(a, config, ring, stats)
+        _dwarf_body(a, config, ring, stats, spawn_current)
         a.label("frame_pointers")
 
     # The key: zeroed first (hash maps compare all bytes, padding included).
@@ -315,6 +338,7 @@ def build_sampler(
     a.call("get_current_comm")
     a.st(W, R10, _KEY + KEY_USER_STACK, -1)
     a.st(W, R10, _KEY + KEY_KERNEL_STACK, -1)
+    _spawn_chain(a, config, spawn_current, R10, _KEY + KEY_SPAWN_CHAIN)
 
     # Which set of maps is active: control[0].
     a.st(W, R10, _TMP, 0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
 import pytest
 
+from tests.conftest import bpf_objects_held_by
 from tests.dwarf_async.builds import build_tokio_app
 from tests.support import require_tool
 
@@ -92,3 +94,19 @@ def test_async_stacks_off_keeps_the_raw_native_stack(tmp_path):
     assert raw / total > 0.9 and closures / total > 0.9
     # The thread-name root the async view adds is not there.
     assert not any(s[-1].startswith("tokio-runtime") for s in leafs)
+
+
+def test_spawn_links_show_the_spawner_under_a_spawned_task(tmp_path):
+    stacks, _ = profile_tokio("legacy_fp", tmp_path, "--spawn-links")
+    background = {s: c for s, c in stacks.items() if "tokio_app::crunch_more" in s}
+    total = sum(background.values())
+    assert total > 50, stacks.most_common(3)
+    linked = 0
+    for stack, count in background.items():
+        names = [n.removesuffix(" [async]") for n in stack]
+        at = names.index("tokio_app::background")
+        if names[at + 1 : at + 3] == ["[spawn]", "tokio_app::handler"]:
+            linked += count
+    # Tasks spawned before the probes were attached have no link: most are spawned after.
+    assert linked / total >= 0.8, sorted(background.items(), key=lambda kv: -kv[1])[:3]
+    assert bpf_objects_held_by(os.getpid()) == []
