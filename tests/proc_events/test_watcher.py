@@ -157,7 +157,8 @@ def test_overrun_is_reported_and_the_watcher_keeps_working(no_fd_leak):
         after = _read_until(
             events, lambda s: any(isinstance(e, ExitEvent) and e.tgid == child.pid for e in s)
         )
-    assert [type(e) for e in _about({child.pid}, after)] == [ForkEvent, ExecEvent, ExitEvent]
+    # (On a busy machine the small buffer may overflow again: the exit must still arrive.)
+    assert ExitEvent in [type(e) for e in _about({child.pid}, after)]
 
 
 def test_fileno_is_readable_when_events_wait(no_fd_leak):
