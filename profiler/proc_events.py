@@ -9,8 +9,8 @@ with ProcessEvents() as events:          # root (CAP_NET_ADMIN) in the initial n
 
 The watcher is a netlink socket (``NETLINK_CONNECTOR``, group ``CN_IDX_PROC``) written with the
 stdlib ``socket`` module. pyroute2's ``ProcEventSocket`` does the same, but importing it costs
-~0.17 s and ~20 MB of RSS on top of the interpreter (its package ``__init__`` imports every
-module); this module costs a few milliseconds (``bench/test_bench_proc_events.py`` measures both).
+0.09–0.16 s and ~20 MB of RSS on top of the interpreter (its package ``__init__`` imports every
+module); this one 13–22 ms and ~2 MB, import and subscribe (``bench/test_bench_proc_events.py``).
 
 Use it from a select loop (:meth:`ProcessEvents.fileno`, :meth:`ProcessEvents.read`) or let it
 run its own thread (:meth:`ProcessEvents.start` with a callback). When the kernel drops events
