@@ -17,6 +17,7 @@ its mappings are snapshotted when first seen).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,9 @@ C_LIBRARIES = ("libc.so", "libc-", "ld-linux", "ld-musl", "libc.musl", "libpthre
 FIRST_DRAIN_S = 0.3
 FP_CHECK_SAMPLES = 30  # frame-pointer samples of a process before judging them
 FP_CHECK_COMPLETE = 0.8  # below this share of complete stacks, switch the process to DWARF
+
+
+log = logging.getLogger("profiler.session")
 
 
 class UnknownProcessError(LookupError):
@@ -60,6 +64,9 @@ class SessionOptions:
     # Tokio: link tasks started with tokio::spawn to the stack that spawned them (uprobes on the
     # targets' spawn and poll functions; --pid only; each probe hit costs a trap: opt-in).
     spawn_links: bool = False
+    # Exec/fork/exit events from the kernel's proc connector: snapshot a process right after it
+    # execs (so a short-lived one keeps its symbols), follow children at once, forget the exited.
+    process_events: bool = True
     # DWARF file:line and inlined frames: "auto" = for chosen processes (--pid/--cgroup) only;
     # whole-machine profiles use symbol tables (DWARF of every binary costs seconds and memory).
     debug_info: str = "auto"  # auto | on | off
@@ -102,6 +109,7 @@ class Session:
         self._fp_check_maps: dict[int, object] = {}  # pid -> its mappings, while checking
         self._fp_ok: set[int] = set()  # processes whose frame-pointer stacks are complete
         self._spawn_tracker = None
+        self._tracker = None  # proc connector events (ProcessTracker), when available
         self._table_cache = None
         if self.options.unwind != "fp" and self.options.user_stacks:
             from .unwind import TableCache
@@ -149,6 +157,8 @@ class Session:
         self._dwarf_pids.update(pid for pid in pids if self._needs_dwarf(pid))
         try:
             self._start_sampler(pids)
+            if o.process_events:
+                self._start_process_events()
         except BaseException:
             self.close()
             raise
@@ -248,19 +258,85 @@ class Session:
         sampler = self._sampler
         if sampler is None:
             return []
+        tracker = self._tracker
         with self._lock:
             raw = sampler.drain()
             if self.options.pids and self.options.follow_children:
-                new = set(_descendants(self.options.pids)) - self._seen_pids
-                sampler.add_targets(new)
-                for pid in new:
-                    self._remember(pid)
+                # Children arrive by fork events; scan /proc only without them or after the
+                # kernel dropped events (an overrun).
+                if tracker is None or tracker.take_rescan():
+                    new = set(_descendants(self.options.pids)) - self._seen_pids
+                    sampler.add_targets(new)
+                    if tracker is not None:
+                        tracker.add_followed(new)
+                    for pid in new:
+                        self._remember(pid)
             for sample in raw:
                 self._remember(sample.pid)
             self._check_frame_pointer_stacks(raw)
             symbolized = self.pipeline.run(raw)
             self._samples.extend(symbolized)
+            if tracker is not None:
+                # Processes that exited before this drain: their samples are symbolized now.
+                for pid in tracker.drained():
+                    self._forget(pid)
         return symbolized
+
+    def _forget(self, pid: int) -> None:
+        """Drop everything kept for ``pid`` (it exited, and its samples are symbolized)."""
+        forget = getattr(self.symbolizer, "forget", None)
+        if forget is not None:
+            forget(pid)
+        self.pipeline.forget_process(pid)
+        self.process_info.forget(pid)
+        self._seen_pids.discard(pid)
+        self._fp_checks.pop(pid, None)
+        self._fp_check_maps.pop(pid, None)
+        for key in [k for k in self._thread_names if k[0] == pid]:
+            del self._thread_names[key]
+        if self._sampler is not None:
+            self._sampler.remove_targets([pid])  # a reused pid is not a target
+            if pid in self._dwarf_pids:
+                self._sampler.remove_dwarf_pids([pid])
+        self._dwarf_pids.discard(pid)
+        self._fp_ok.discard(pid)
+        if self._sampler is not None and self._sampler.dwarf is not None:
+            self._sampler.dwarf.forget(pid)
+
+    def _on_new_process(self, pid: int) -> None:
+        """A child of a target was forked: profile it from now on."""
+        with self._lock:
+            if self._sampler is not None:
+                self._sampler.add_targets([pid])
+            self._remember(pid)
+
+    def _on_exec_ready(self, pids: list[int]) -> None:
+        """Processes exec'd a new image (its libraries now mapped): read them afresh."""
+        with self._lock:
+            for pid in pids:
+                self.pipeline.forget_process(pid)
+                self.process_info.forget(pid)
+                self._seen_pids.discard(pid)
+                self._fp_checks.pop(pid, None)
+                self._fp_check_maps.pop(pid, None)
+                self._fp_ok.discard(pid)
+                self._remember(pid)
+
+    def _start_process_events(self) -> None:
+        """Follow fork/exec/exit through the kernel's proc connector (else: /proc scans)."""
+        from .proc_events_tracker import ProcessTracker
+
+        try:
+            self._tracker = ProcessTracker(
+                roots=self.options.pids,
+                follow_children=self.options.follow_children,
+                on_new_process=self._on_new_process,
+                on_exec_ready=self._on_exec_ready,
+                batch_interval=0.01,
+            )
+        except OSError as exc:
+            log.warning("no process events (%s): following processes by /proc scans", exc)
+            self._tracker = None
 
     def _check_frame_pointer_stacks(self, raw: list) -> None:
         """``unwind="auto"``: move a process to DWARF unwinding when its frame-pointer stacks do
@@ -348,6 +424,8 @@ class Session:
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
         self._stop.set()
+        if self._tracker is not None:
+            self._tracker.close()
         if self._sampler is not None:
             self._sampler.close()
         if self._spawn_tracker is not None:

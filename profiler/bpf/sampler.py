@@ -197,6 +197,22 @@ class Sampler:
         for pid in pids:
             self.dwarf_pids.update(struct.pack("<I", pid), b"\x01")
 
+    def remove_dwarf_pids(self, pids: Iterable[int]) -> None:
+        """Stop DWARF unwinding for these tgids (they exited: the pid may be reused)."""
+        if self.dwarf_pids is None:
+            return
+        for pid in pids:
+            with contextlib.suppress(KeyError, OSError):
+                self.dwarf_pids.delete(struct.pack("<I", pid))
+
+    def remove_targets(self, pids: Iterable[int]) -> None:
+        """Take tgids out of the in-kernel filter (they exited: the pid may be reused)."""
+        if self.targets is None:
+            return
+        for pid in pids:
+            with contextlib.suppress(KeyError, OSError):
+                self.targets.delete(struct.pack("<I", pid))
+
     def add_targets(self, pids: Iterable[int]) -> None:
         """Add processes (tgids) to the in-kernel filter (e.g. children of a target)."""
         if self.targets is None:

@@ -225,3 +225,25 @@ def test_library_session_closes_everything(no_fd_leak, calltree_fp):
     assert profile.total >= MIN_CAPTURE * truth["cpu_seconds"] * 199
     assert profile.top(1)[0][0] in EXPECTED_CHAINS
     assert profile.kernel_stats.samples >= profile.total
+
+
+def test_short_lived_process_keeps_its_symbols_through_exec_events(tmp_path, calltree_fp):
+    # Whole machine: the workload starts after the profiler and exits long before a drain could
+    # read its mappings; the exec event has them snapshotted 50 ms after it starts.
+    out = tmp_path / "short.pb.gz"
+    argv = [sys.executable, "-m", "profiler", "--freq", "499", "--duration", "4", "-o", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_sampling(proc.pid)
+        work = workloads.start(calltree_fp, "0.4")
+        truth = work.result()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    stacks = stacks_of(load(str(out)), work.pid)
+    total = sum(stacks.values())
+    assert total >= 0.5 * truth["cpu_seconds"] * 499 > 0
+    named = sum(c for s, c in stacks.items() if s and s[0] in EXPECTED_CHAINS)
+    assert named / total > 0.9, stacks.most_common(3)
