@@ -19,7 +19,7 @@ from ..model import RawSample
 from . import sampler_program as sp
 
 _HEADER = struct.Struct("<II16sQQQIi")
-POLL_MS = 20
+POLL_MS = 100  # the ring holds RING_SECONDS (0.25 s) at full rate: polling at 10 Hz is safe
 MAPPINGS_REFRESH_S = 1.0  # re-read /proc/PID/maps at most this often when a pc is unknown
 MAX_PROCESSES = 4096
 
