@@ -3,6 +3,10 @@
 Each run is measured with ``wait4`` on that one child (``ru_utime + ru_stime``, ``ru_maxrss``),
 so runs do not pollute each other. "Ready" is the time from spawn until the child holds a BPF
 program (read from /proc/PID/fd), i.e. until sampling can begin.
+
+Peak RSS comes from GNU time (``/usr/bin/time -f %M``) around the child: ``ru_maxrss`` of a
+child spawned from this (large) pytest process would include the parent's RSS, because the peak
+of the image before ``exec`` is kept (and ``vfork`` shares the parent's memory until then).
 """
 
 from __future__ import annotations
@@ -54,35 +58,75 @@ def holds_bpf_program(pid: int) -> bool:
     return False
 
 
+GNU_TIME = "/usr/bin/time"
+
+
+class TimedChild:
+    """``argv`` run under GNU time (when present) for an honest peak RSS; ``pid`` is the real
+    child's (not the wrapper's) once it exists."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import tempfile
+
+        fd, self.report = tempfile.mkstemp(prefix="bench-time-", suffix=".txt")
+        os.close(fd)
+        self.timed = os.path.exists(GNU_TIME)
+        wrapper = [GNU_TIME, "-q", "-o", self.report, "-f", "%M"] if self.timed else []
+        self.proc = subprocess.Popen(
+            [*wrapper, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    @property
+    def pid(self) -> int | None:
+        if not self.timed:
+            return self.proc.pid
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def send_signal(self, sig: int) -> None:
+        pid = self.pid
+        if pid is not None:
+            os.kill(pid, sig)
+
+    def wait(self, timeout: float = 300) -> tuple[int, float, float]:
+        """(exit code, CPU seconds, peak RSS in MB) of the child."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid == self.proc.pid:
+                break
+            if time.monotonic() > deadline:
+                self.proc.kill()
+            time.sleep(0.02)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        rss_kb = usage.ru_maxrss  # fallback without GNU time: may include the parent's RSS
+        try:
+            with open(self.report) as f:
+                rss_kb = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            pass
+        os.unlink(self.report)
+        # The wrapper's own CPU is negligible next to the child's.
+        return self.proc.returncode, usage.ru_utime + usage.ru_stime, rss_kb / 1024
+
+
 def measure(name: str, argv: list[str], timeout: float = 300) -> RunCost:
     """Run ``argv`` to completion and measure it (see the module docstring)."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = TimedChild(argv)
     ready = -1.0
-    while proc.poll() is None and ready < 0:
-        if holds_bpf_program(proc.pid):
+    while child.proc.poll() is None and ready < 0:
+        pid = child.pid
+        if pid is not None and holds_bpf_program(pid):
             ready = time.monotonic() - start
             break
         time.sleep(0.005)
-    # wait4 gives this child's own rusage.
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-        time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
-    return RunCost(
-        name=name,
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        ready_s=ready,
-        returncode=proc.returncode,
-    )
+    code, cpu, rss = child.wait(timeout)
+    return RunCost(name, time.monotonic() - start, cpu, rss, ready, code)
 
 
 def ours(freq: int, seconds: float, out: str, *extra: str) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 from tests.profiler import workloads
 from tests.support import require_root, require_tool
 
-from .peers import RunCost, holds_bpf_program
+from .peers import RunCost, TimedChild, holds_bpf_program
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 
@@ -37,33 +37,29 @@ def _run_workload(binary: str, profiler_argv: list[str] | None, ready) -> tuple[
             return work.result(timeout=SECONDS + 60), None
         argv = [a.replace("{pid}", str(work.pid)) for a in profiler_argv]
         start = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        ready(proc)
+        child = TimedChild(argv)
+        ready(child)
         ready_s = time.monotonic() - start
         work.go()
         truth = work.result(timeout=SECONDS + 60)
-        proc.send_signal(2)  # SIGINT: both profilers write what they have and exit
-        _, status, usage = os.wait4(proc.pid, 0)
-        cost = RunCost(
-            name=os.path.basename(argv[0]),
-            wall_s=time.monotonic() - start,
-            cpu_s=usage.ru_utime + usage.ru_stime,
-            max_rss_mb=usage.ru_maxrss / 1024,
-            ready_s=ready_s,
-            returncode=os.waitstatus_to_exitcode(status),
-        )
+        child.send_signal(2)  # SIGINT: both profilers write what they have and exit
+        code, cpu, rss = child.wait()
+        cost = RunCost(os.path.basename(argv[0]), time.monotonic() - start, cpu, rss, ready_s, code)
         return truth, cost
     finally:
         work.kill()
 
 
-def _wait_bpf(proc: subprocess.Popen) -> None:
+def _wait_bpf(child: TimedChild) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not holds_bpf_program(proc.pid):
+    while time.monotonic() < deadline:
+        pid = child.pid
+        if pid is not None and holds_bpf_program(pid):
+            return
         time.sleep(0.01)
 
 
-def _wait_perf(proc: subprocess.Popen) -> None:
+def _wait_perf(child: TimedChild) -> None:
     time.sleep(1.0)  # perf has no ready signal; it starts recording within ~0.15 s here
 
 

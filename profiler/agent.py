@@ -314,6 +314,15 @@ def _cpu_seconds() -> float:
 
 
 def _max_rss_mb() -> float:
+    """Peak RSS of this process image (VmHWM). Not ru_maxrss: that one keeps the peak of the
+    process image before exec, e.g. of a large parent that spawned the agent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -58,24 +58,38 @@ def test_without_sys_ptrace_the_roots_of_other_processes_are_closed():
 
 @pytest.mark.bpf
 def test_agent_samples_and_names_kernel_frames_with_the_daemonset_capabilities(tmp_path):
+    import subprocess
+
     from pprof_encoder.decode import parse
 
-    out = with_capabilities(
-        daemonset_capabilities(),
+    # A process in the kernel most of the time, so a quiet machine has kernel frames to name.
+    busy = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "profiler",
-            "agent",
-            "--interval",
-            "1",
-            "--duration",
-            "2",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
+            "-c",
+            "import os, time\nt = time.time()\nwhile time.time() - t < 8: os.stat('/')",
+        ]
     )
+    try:
+        out = with_capabilities(
+            daemonset_capabilities(),
+            [
+                sys.executable,
+                "-m",
+                "profiler",
+                "agent",
+                "--interval",
+                "1",
+                "--duration",
+                "2",
+                "--output-dir",
+                str(tmp_path),
+            ],
+            cwd=ROOT,
+        )
+    finally:
+        busy.kill()
+        busy.wait()
     assert out.returncode == 0, out.stderr
     assert "kptr_restrict" not in out.stderr, out.stderr
     named_kernel_frames = 0
