@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from pybpf.asm import DW, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, Assembler, B, W
 
+from .stat_counters import emit_count_stat
+
 # struct sample_key (48 bytes), shared with profiler.bpf.sampler's decoder.
 KEY_SIZE = 48
 KEY_TGID = 0  # u32
@@ -107,18 +109,8 @@ class SamplerConfig:
 
 
 def _count_stat(a: Assembler, stats: object, slot: int) -> None:
-    """Emit ``stats[slot] += 1`` (per-CPU slot, so no atomic needed). Clobbers r0-r5."""
-    a.st(W, R10, _TMP, slot, comment=f"stat slot {slot}")
-    a.ld_map_fd(R1, stats)
-    a.mov(R2, R10)
-    a.add(R2, _TMP)
-    a.call("map_lookup_elem")
-    done = f"stat_done_{len(a)}"
-    a.jeq(R0, 0, done)
-    a.ldx(DW, R1, R0, 0)
-    a.add(R1, 1)
-    a.stx(DW, R0, 0, R1)
-    a.label(done)
+    """Emit ``stats[slot] += 1`` (per-CPU slot). Clobbers r0-r5 and the scratch slot."""
+    emit_count_stat(a, stats, slot, _TMP)
 
 
 def _stack_id(

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from pybpf.asm import DW, R0, R1, R2, R3, R4, R6, R7, R8, R10, Assembler, W
 
+from .stat_counters import emit_count_stat
+
 # The chain of spawn stack ids one task carries: [its spawn, its spawner's spawn, ...].
 SPAWN_DEPTH = 4
 LINK_SIZE = 4 * SPAWN_DEPTH  # s32 per level: a stack id, or -1 (none) / -errno
@@ -50,21 +52,6 @@ PT_REGS_ARGS = {
 _LINK = -LINK_SIZE  # the chain being built or copied
 _TASK_KEY = _LINK - TASK_KEY_SIZE
 _SCRATCH = _TASK_KEY - 8  # a u32 map key (tid or stat slot)
-
-
-def emit_count_stat(a: Assembler, stats: object, slot: int, scratch: int) -> None:
-    """Emit ``stats[slot] += 1`` (a per-CPU array: no atomics). Clobbers r0-r5, ``scratch``."""
-    a.st(W, R10, scratch, slot, comment=f"spawn stat slot {slot}")
-    a.ld_map_fd(R1, stats)
-    a.mov(R2, R10)
-    a.add(R2, scratch)
-    a.call("map_lookup_elem")
-    done = f"spawn_stat_{len(a)}"
-    a.jeq(R0, 0, done)
-    a.ldx(DW, R1, R0, 0)
-    a.add(R1, 1)
-    a.stx(DW, R0, 0, R1)
-    a.label(done)
 
 
 def emit_spawn_chain_lookup(
