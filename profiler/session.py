@@ -424,6 +424,10 @@ class Session:
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
         self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)  # a drain in progress finishes before its maps close
+            self._thread = None
         if self._tracker is not None:
             self._tracker.close()
         if self._sampler is not None:
