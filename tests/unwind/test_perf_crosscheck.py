@@ -87,7 +87,12 @@ def test_same_call_chains_as_perf(tmp_path):
             # perf prints callers' addresses minus one (the call instruction, not the return).
             ours.append(addr + vaddr_bias(segments, m.start, m.offset) - (1 if i else 0))
         compared += 1
-        if ours == chains[sample.time]:
+        theirs = chains[sample.time]
+        # perf (libdw) sometimes reports the sampled pc twice at the top of a chain (seen once in
+        # 500 samples, the rest of the chain equal): compare without the repeat.
+        if len(theirs) > 1 and theirs[0] == theirs[1]:
+            theirs = theirs[1:]
+        if ours == theirs:
             agreed += 1
         else:
             disagreements.append((sample.time, [hex(a) for a in ours], chains[sample.time]))
