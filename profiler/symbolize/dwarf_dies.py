@@ -12,6 +12,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from ..leb128 import sleb128 as _sleb
+from ..leb128 import uleb128 as _uleb
+
 # Forms of a fixed size that does not depend on the unit (others are handled one by one).
 _FIXED = {
     "DW_FORM_data1": 1, "DW_FORM_ref1": 1, "DW_FORM_flag": 1, "DW_FORM_strx1": 1,
@@ -48,30 +51,6 @@ WANTED = frozenset(
      "DW_AT_specification", "DW_AT_low_pc", "DW_AT_high_pc", "DW_AT_ranges", "DW_AT_call_file",
      "DW_AT_call_line", "DW_AT_sibling"}
 )  # fmt: skip
-
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
-                result -= 1 << shift
-            return result, pos
 
 
 def _form_name(code: int) -> str:

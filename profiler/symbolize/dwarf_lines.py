@@ -12,6 +12,9 @@ from array import array
 from bisect import bisect_right
 from typing import Any
 
+from ..leb128 import sleb128 as _sleb
+from ..leb128 import uleb128 as _uleb
+
 # Marks the row that ends a sequence: addresses from there up to the next sequence have no line.
 _NO_LINE = -1
 
@@ -44,28 +47,6 @@ def file_table(program: Any, comp_dir: str) -> list[str]:
             directory = os.path.join(comp_dir, directory)
         paths.append(os.path.join(directory, name) if directory else name)
     return paths
-
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return (result - (1 << shift) if byte & 0x40 else result), pos
 
 
 # A row: (address, 0 for an end of sequence else 1, order, line or _NO_LINE, file). Sorting

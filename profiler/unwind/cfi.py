@@ -29,6 +29,8 @@ import sys
 from array import array
 from dataclasses import dataclass
 
+from ..leb128 import sleb128, uleb128
+
 # CFA rule kinds.
 CFA_REG = 1
 CFA_DEREF = 2
@@ -84,34 +86,6 @@ class Fde:
     pc_begin: int
     pc_end: int
     instructions: bytes
-
-
-def uleb128(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode an unsigned LEB128 at ``pos``; returns ``(value, next_pos)``."""
-    result = 0
-    shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def sleb128(data: bytes, pos: int) -> tuple[int, int]:
-    """Decode a signed LEB128 at ``pos``; returns ``(value, next_pos)``."""
-    result = 0
-    shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
-                result -= 1 << shift
-            return result, pos
 
 
 def read_encoded(
