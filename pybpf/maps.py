@@ -20,6 +20,7 @@ from typing import Any
 from . import bpf_commands as cmds
 from .bpf_attr import OBJ_NAME_LEN, ffi
 from .errors import ENOTSUPP, BPFError
+from .owned_fd import OwnedFd
 from .structs import Layout, Struct
 from .syscall import raise_memlock_limit
 
@@ -199,8 +200,10 @@ class MapInfo:
     flags: int
 
 
-class Map:
+class Map(OwnedFd):
     """A live BPF map. Owns its fd: close it (``close()`` or ``with``) exactly once."""
+
+    KIND = "map"
 
     #: How many elements one batch command asks for (grown when a hash bucket is larger).
     BATCH_SIZE = 1024
@@ -218,30 +221,6 @@ class Map:
         self._has_batch = True  # until the kernel says otherwise for this map
 
     # ---- life cycle -------------------------------------------------------------------------
-
-    @property
-    def fd(self) -> int:
-        """The map's file descriptor (``ValueError`` once closed)."""
-        if self._fd < 0:
-            raise ValueError(f"map {self.name!r} is closed")
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has run."""
-        return self._fd < 0
-
-    def close(self) -> None:
-        """Close the fd (once; later calls do nothing)."""
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            cmds.close_fd(fd)
-
-    def __enter__(self) -> Map:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"

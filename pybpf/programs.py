@@ -22,6 +22,7 @@ from .errors import (
     offending_instruction,
 )
 from .maps import validate_name
+from .owned_fd import OwnedFd
 from .syscall import raise_memlock_limit
 
 
@@ -292,38 +293,16 @@ class ProgramInfo:
     jited_prog_len: int
 
 
-class Program:
+class Program(OwnedFd):
     """A loaded BPF program. Owns its fd: close it (``close()`` or ``with``) exactly once."""
+
+    KIND = "program"
 
     def __init__(self, fd: int, spec: ProgramSpec, verifier_log: str = "") -> None:
         self._fd = fd
         self.spec = spec
         self.name = spec.name
         self.verifier_log = verifier_log
-
-    @property
-    def fd(self) -> int:
-        """The program's file descriptor (``ValueError`` once closed)."""
-        if self._fd < 0:
-            raise ValueError(f"program {self.name!r} is closed")
-        return self._fd
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` has run."""
-        return self._fd < 0
-
-    def close(self) -> None:
-        """Close the fd (once; later calls do nothing)."""
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            cmds.close_fd(fd)
-
-    def __enter__(self) -> Program:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
