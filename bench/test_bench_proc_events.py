@@ -34,7 +34,7 @@ SPAWNS = 500
 OURS = """
 import time
 t = time.perf_counter()
-from profiler.proc_events import ProcessEvents
+from profiler.process.events import ProcessEvents
 imported = time.perf_counter() - t
 w = ProcessEvents()
 print(imported, time.perf_counter() - t)
@@ -153,7 +153,7 @@ class _Listener(threading.Thread):
 
 
 def _open_ours():
-    from profiler.proc_events import ExitEvent, Overrun, ProcessEvents
+    from profiler.process.events.watcher import ExitEvent, Overrun, ProcessEvents
 
     ours = ProcessEvents(threads=True)  # threads too: the same work as pyroute2's
 
@@ -249,8 +249,8 @@ def _has_libc(pid: int) -> bool | None:
 
 def test_snapshot_at_exec_vs_deferred(benchmark):
     require_root()
-    from profiler.proc_events import ExecEvent, ProcessEvents
-    from profiler.proc_events_deferred import DeferredSnapshots
+    from profiler.process.events.deferred import DeferredSnapshots
+    from profiler.process.events.watcher import ExecEvent, ProcessEvents
 
     n = 40
     immediate: dict[int, bool | None] = {}

@@ -25,8 +25,8 @@ import time
 
 import pytest
 
+from profiler.process.maps import read_maps
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.proc_maps import read_maps
 
 ADDRESSES = 1000
 

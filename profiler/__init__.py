@@ -15,7 +15,7 @@ def __getattr__(name: str):
 
         return getattr(session, name)
     if name == "CollectedProfile":
-        from .profile import CollectedProfile
+        from .output.collected import CollectedProfile
 
         return CollectedProfile
     raise AttributeError(f"module 'profiler' has no attribute {name!r}")

@@ -15,8 +15,8 @@ import threading
 import time
 from collections import Counter
 
-from ..model import RawSample
 from . import sampler_program as sp
+from .samples import RawSample
 
 _HEADER = struct.Struct("<II16sQQQIi")
 POLL_MS = 100  # the ring holds RING_SECONDS (0.25 s) at full rate: polling at 10 Hz is safe

@@ -2,8 +2,8 @@
 
 :class:`Sampler` owns every kernel object it creates and closes them all exactly once (on
 ``close()``, on error during start, and via the context manager). :meth:`Sampler.drain` flips the
-active set of maps, then reads and clears the idle set, returning :class:`profiler.model.RawSample`
-values: no sample is lost at the boundary.
+active set of maps, then reads and clears the idle set, returning
+:class:`profiler.bpf.samples.RawSample` values: no sample is lost at the boundary.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pybpf.maps import MapSpec, MapType
 from pybpf.programs import ProgramSpec, ProgramType
 
-from ..model import DrainStats, RawSample
 from . import sampler_program as sp
+from .samples import DrainStats, RawSample
 
 _KEY = struct.Struct("<IIii16s4i")
 _U64 = struct.Struct("<Q")

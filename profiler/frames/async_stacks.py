@@ -20,8 +20,8 @@ import re
 from dataclasses import replace
 from typing import Literal
 
-from ..model import Frame
 from .folding import TOKIO_RULES, FrameRules, fold_executor_frames
+from .model import Frame
 
 # One closure-like path component: what rustc names an async body, async block or closure.
 _BODY = r"\{\{closure\}\}|\{(?:closure|async_fn|async_block|async_closure|coroutine)#\d+\}"

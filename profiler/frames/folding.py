@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..model import USER, Frame
+from .model import USER, Frame
 
 # The synthetic root frame that names the thread (see ``thread_root_frame``).
 THREAD_MODULE = "[thread]"

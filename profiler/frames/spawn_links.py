@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ..model import Frame
 from .async_stacks import Mode, apply_async_stacks
 from .folding import THREAD_MODULE, TOKIO_RULES, FrameRules
+from .model import Frame
 
 SPAWN_MODULE = "[spawn]"
 SPAWN_FUNCTION = "[spawn]"

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..model import Frame
+from ..frames.model import Frame
 from .debug_files import DEFAULT_DEBUG_ROOTS
 from .symbolizer import Symbolizer
 

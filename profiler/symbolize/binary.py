@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from ..elf.file import AddressSpace, ElfFile, NotElfError
+from ..elf.symbols import SymbolTable
 from .debug_files import DebugFileFinder
-from .elf_file import AddressSpace, ElfFile, NotElfError
-from .elf_symbols import SymbolTable
 from .go_pclntab import go_symbol_table
 from .mini_debuginfo import mini_debuginfo_symbols
 from .plt import PltTable, plt_table

@@ -16,7 +16,7 @@ import os
 import zlib
 from collections.abc import Iterable, Sequence
 
-from .elf_file import ElfFile, NotElfError
+from ..elf.file import ElfFile, NotElfError
 
 DEFAULT_DEBUG_ROOTS = ("/usr/lib/debug",)
 

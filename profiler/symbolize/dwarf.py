@@ -71,7 +71,7 @@ class DwarfInfo:
         """The DWARF index of ``elf``, or ``None`` when it has no ``.debug_info``/``.debug_line``.
 
         ``elf`` is a path, a pyelftools ``ELFFile``, or any object with a ``name`` path (such as
-        ``profiler.symbolize.elf_file.ElfFile``). Indexes are cached by GNU build id (else by
+        ``profiler.elf.file.ElfFile``). Indexes are cached by GNU build id (else by
         path, inode and mtime), so asking twice for the same binary is free.
         """
         if hasattr(elf, "get_dwarf_info"):

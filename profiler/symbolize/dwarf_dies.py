@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..leb128 import sleb128 as _sleb
-from ..leb128 import uleb128 as _uleb
+from ..elf.leb128 import sleb128 as _sleb
+from ..elf.leb128 import uleb128 as _uleb
 
 # Forms of a fixed size that does not depend on the unit (others are handled one by one).
 _FIXED = {

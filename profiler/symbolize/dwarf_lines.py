@@ -12,8 +12,8 @@ from array import array
 from bisect import bisect_right
 from typing import Any
 
-from ..leb128 import sleb128 as _sleb
-from ..leb128 import uleb128 as _uleb
+from ..elf.leb128 import sleb128 as _sleb
+from ..elf.leb128 import uleb128 as _uleb
 
 # Marks the row that ends a sequence: addresses from there up to the next sequence have no line.
 _NO_LINE = -1

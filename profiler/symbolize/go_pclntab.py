@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import struct
 
-from .elf_file import ElfFile
-from .elf_symbols import SymbolTable
+from ..elf.file import ElfFile
+from ..elf.symbols import SymbolTable
 
 GO_118_MAGIC = 0xFFFFFFF0
 GO_120_MAGIC = 0xFFFFFFF1

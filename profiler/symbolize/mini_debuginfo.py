@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import lzma
 
-from .elf_file import ElfFile, NotElfError
-from .elf_symbols import SymbolTable
+from ..elf.file import ElfFile, NotElfError
+from ..elf.symbols import SymbolTable
 
 MAX_DECOMPRESSED = 256 << 20  # refuse a section that would inflate beyond this
 

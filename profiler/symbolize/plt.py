@@ -14,7 +14,7 @@ import struct
 from array import array
 from collections.abc import Callable
 
-from .elf_file import ElfFile
+from ..elf.file import ElfFile
 
 EM_X86_64 = 62
 SHT_RELA = 4

@@ -6,7 +6,7 @@ import bisect
 import time
 from array import array
 
-from .proc_maps import Mapping, read_maps
+from ..process.maps import Mapping, read_maps
 
 MAX_CACHED_ADDRESSES = 1 << 14  # per process; the cache is cleared when it grows past this
 

@@ -1,4 +1,4 @@
-"""The symbolizer: sampled addresses (user or kernel) to :class:`~profiler.model.Frame` lists."""
+"""The symbolizer: sampled addresses (user or kernel) to :class:`~profiler.frames.model.Frame`s."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from ..model import JIT, KERNEL, UNKNOWN, USER, Frame
+from ..elf.file import ElfFile, NotElfError
+from ..frames.model import JIT, KERNEL, UNKNOWN, USER, Frame
+from ..process.maps import Mapping
 from .binary import Binary
 from .debug_files import DEFAULT_DEBUG_ROOTS, DebugFileFinder
-from .elf_file import ElfFile, NotElfError
 from .kallsyms import KernelSymbols, kernel_build_id
 from .perf_map import PerfMap, perf_map_paths
-from .proc_maps import Mapping
 from .process import ProcessSnapshot
 from .stats import SymbolizerStats
 from .vdso import VDSO, vdso_image

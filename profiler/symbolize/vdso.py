@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .proc_maps import Mapping, read_maps
+from ..process.maps import Mapping, read_maps
 
 VDSO = "[vdso]"
 

@@ -29,7 +29,7 @@ import sys
 from array import array
 from dataclasses import dataclass
 
-from ..leb128 import sleb128, uleb128
+from ..elf.leb128 import sleb128, uleb128
 
 # CFA rule kinds.
 CFA_REG = 1

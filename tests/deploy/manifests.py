@@ -52,9 +52,9 @@ def env_names(container: dict) -> list[str]:
 
 def agent_reads_env(name: str) -> bool:
     """Whether ``python -m profiler agent`` reads environment variable ``name``."""
-    import profiler.agent
+    import profiler.agent.agent
 
-    return f'"{name}"' in inspect.getsource(profiler.agent)
+    return f'"{name}"' in inspect.getsource(profiler.agent.agent)
 
 
 def check_agent_container(ds: dict) -> None:

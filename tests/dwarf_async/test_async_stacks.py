@@ -14,7 +14,7 @@ from profiler.frames import (
     rename_async_frames,
 )
 from profiler.frames.folding import THREAD_MODULE
-from profiler.model import Frame
+from profiler.frames.model import Frame
 
 
 @pytest.mark.parametrize(

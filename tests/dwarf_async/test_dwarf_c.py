@@ -107,7 +107,7 @@ def test_cached_by_build_id_across_paths_and_argument_kinds(c_binary, tmp_path, 
 
 
 def test_accepts_the_symbolizers_elf_file(c_binary, no_fd_leak):
-    elf_file = pytest.importorskip("profiler.symbolize.elf_file")
+    elf_file = pytest.importorskip("profiler.elf.file")
     with elf_file.ElfFile.open(c_binary) as elf:
         info = DwarfInfo.for_elf(elf)
     assert info is DwarfInfo.for_elf(c_binary)  # same build id, same index

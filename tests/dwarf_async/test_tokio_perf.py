@@ -15,7 +15,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from profiler.frames import apply_async_stacks
-from profiler.model import KERNEL, Frame
+from profiler.frames.model import KERNEL, Frame
 from profiler.symbolize.dwarf import DwarfInfo
 from tests.support import require_tool, skip_or_fail
 

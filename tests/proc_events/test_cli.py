@@ -1,4 +1,4 @@
-"""python -m profiler.proc_events_cli: one line per event."""
+"""python -m profiler.process.events: one line per event."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.proc_events import ExecEvent, ExitEvent, ForkEvent, Overrun
-from profiler.proc_events_cli import format_event
+from profiler.process.events.cli import format_event
+from profiler.process.events.watcher import ExecEvent, ExitEvent, ForkEvent, Overrun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_format_event_names_each_kind():
 @pytest.mark.bpf
 def test_cli_prints_events_of_a_child():
     cli = subprocess.Popen(
-        [sys.executable, "-m", "profiler.proc_events_cli", "--count", "1000000"],
+        [sys.executable, "-m", "profiler.process.events", "--count", "1000000"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

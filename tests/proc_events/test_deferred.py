@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from profiler.proc_events_deferred import DeferredSnapshots
+from profiler.process.events.deferred import DeferredSnapshots
 
 
 class FakeClock:

@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from profiler import proc_events
-from profiler.proc_events import (
+from profiler.process.events import watcher as proc_events
+from profiler.process.events.watcher import (
     ProcessEvents,
     ProcessEventsError,
     ProcessEventsPermissionError,
 )
-from profiler.proc_events_wire import PROC_CN_MCAST_IGNORE, PROC_CN_MCAST_LISTEN
+from profiler.process.events.wire import PROC_CN_MCAST_IGNORE, PROC_CN_MCAST_LISTEN
 
 
 class FakeSocket:
@@ -82,7 +82,7 @@ def test_a_user_namespace_is_refused_instead_of_silently_deaf():
     if unshare is None:
         pytest.skip("needs util-linux unshare")
     code = (
-        "from profiler.proc_events import ProcessEvents\n"
+        "from profiler.process.events import ProcessEvents\n"
         "try:\n    ProcessEvents()\nexcept OSError as e:\n    print(type(e).__name__, e)\n"
     )
     out = subprocess.run(

@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from profiler.proc_events import ExecEvent, ExitEvent, ProcessEvents
-from profiler.proc_events_deferred import DeferredSnapshots
+from profiler.process.events.deferred import DeferredSnapshots
+from profiler.process.events.watcher import ExecEvent, ExitEvent, ProcessEvents
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.process import ProcessSnapshot
 from tests.support import require_tool

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from profiler.proc_events import ExecEvent, ExitEvent, ForkEvent, Overrun
-from profiler.proc_events_tracker import ProcessTracker
+from profiler.process.events.tracker import ProcessTracker
+from profiler.process.events.watcher import ExecEvent, ExitEvent, ForkEvent, Overrun
 
 
 def _tracker(**kwargs):

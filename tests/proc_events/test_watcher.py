@@ -8,13 +8,7 @@ import threading
 
 import pytest
 
-from profiler.proc_events import (
-    ExecEvent,
-    ExitEvent,
-    ForkEvent,
-    Overrun,
-    ProcessEvents,
-)
+from profiler.process.events.watcher import ExecEvent, ExitEvent, ForkEvent, Overrun, ProcessEvents
 
 pytestmark = pytest.mark.bpf  # root: the proc connector needs CAP_NET_ADMIN on kernels < 6.6
 

@@ -8,7 +8,7 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profiler.proc_events_wire import (
+from profiler.process.events.wire import (
     CN_IDX_PROC,
     CN_VAL_PROC,
     NLMSG_DONE,

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from profiler import cli
 from profiler.bpf.sampler import Sampler, SamplerOptions
+from profiler.cli import profile_command as cli
 from pybpf import syscall
 from pybpf.errors import MissingPrivilegesError
 from tests.conftest import bpf_objects_held_by

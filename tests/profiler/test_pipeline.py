@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from profiler.model import KERNEL, Frame, RawSample
-from profiler.pipeline import Pipeline, folded_name
-from profiler.process_info import (
+from profiler.bpf.samples import RawSample
+from profiler.frames.model import KERNEL, Frame
+from profiler.frames.pipeline import Pipeline, folded_name
+from profiler.output.collected import CollectedProfile, guess_format
+from profiler.process.info import (
     ProcessInfo,
     container_id_from_cgroup,
     pod_uid_from_cgroup,
     read_process_info,
 )
-from profiler.profile import CollectedProfile, guess_format
 
 USER_SYMBOLS = {0x1000: "main", 0x2000: "run", 0x3000: "leaf"}
 KERNEL_SYMBOLS = {0xFFFF0000: "do_syscall_64", 0xFFFF1000: "sys_write"}

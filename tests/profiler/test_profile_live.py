@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from profiler.session import Session, SessionOptions, UnknownProcessError
+from profiler.session.session import Session, SessionOptions, UnknownProcessError
 from tests.conftest import bpf_objects_held_by
 from tests.support import require_tool
 

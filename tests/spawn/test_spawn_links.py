@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from profiler.frames.folding import THREAD_MODULE, thread_root_frame
+from profiler.frames.model import Frame
 from profiler.frames.spawn_links import (
     SPAWN_FUNCTION,
     SPAWN_MODULE,
@@ -11,7 +12,6 @@ from profiler.frames.spawn_links import (
     spawner_part,
     symbolize_spawn_stack,
 )
-from profiler.model import Frame
 
 
 def fn(name: str, is_async: bool = False, address: int = 0) -> Frame:

@@ -7,9 +7,9 @@ import zlib
 
 import pytest
 
-from profiler.model import UNKNOWN
+from profiler.elf.file import ElfFile
+from profiler.frames.model import UNKNOWN
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.elf_file import ElfFile
 
 from .native_programs import PROGRAM_C, compile_c, copy_binary, nm_symbols, run_tool, running
 

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from profiler.symbolize.elf_file import PF_X, PT_LOAD, AddressSpace, ElfFile, NotElfError, Segment
-from profiler.symbolize.elf_symbols import SymbolTable
+from profiler.elf.file import PF_X, PT_LOAD, AddressSpace, ElfFile, NotElfError, Segment
+from profiler.elf.symbols import SymbolTable
 
 from .native_programs import nm_symbols, run_tool
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from profiler.model import USER
+from profiler.elf.file import ElfFile
+from profiler.frames.model import USER
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.elf_file import ElfFile
 from profiler.symbolize.go_pclntab import go_symbol_table
 
 from ..support import require_tool

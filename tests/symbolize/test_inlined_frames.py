@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.model import USER
+from profiler.frames.model import USER
 from profiler.symbolize import Symbolizer
 
 from .native_programs import compile_c, nm_symbols, run_tool, running

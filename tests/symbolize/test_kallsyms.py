@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from profiler.model import KERNEL
+from profiler.frames.model import KERNEL
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.kallsyms import KernelSymbols, kernel_build_id
 

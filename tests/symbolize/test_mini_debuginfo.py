@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+from profiler.elf.file import ElfFile
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.elf_file import ElfFile
 from profiler.symbolize.mini_debuginfo import mini_debuginfo_symbols
 
 from ..support import require_tool

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from profiler.model import JIT, UNKNOWN
+from profiler.frames.model import JIT, UNKNOWN
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.perf_map import PerfMap, perf_map_paths
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from profiler.elf.file import ElfFile
+from profiler.elf.symbols import SymbolTable
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.binary import _namer
-from profiler.symbolize.elf_file import ElfFile
-from profiler.symbolize.elf_symbols import SymbolTable
 from profiler.symbolize.plt import plt_table
 
 from ..support import require_tool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from profiler.symbolize.proc_maps import parse_maps, parse_maps_line, read_maps
+from profiler.process.maps import parse_maps, parse_maps_line, read_maps
 
 RECORDED = """\
 55d0c0a00000-55d0c0a02000 r--p 00000000 fe:00 260386                     /usr/bin/app

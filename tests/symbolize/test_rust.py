@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from profiler.model import USER
+from profiler.elf.file import PF_X, ElfFile
+from profiler.frames.model import USER
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.elf_file import PF_X, ElfFile
 
 from ..support import require_tool
 from .native_programs import nm_symbols, running

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from profiler.model import UNKNOWN
+from profiler.frames.model import UNKNOWN
 from profiler.symbolize import Symbolizer
 
 from ..support import require_root, require_tool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profiler.symbolize.elf_symbols import SymbolTable
+from profiler.elf.symbols import SymbolTable
 
 symbol_sets = st.dictionaries(
     keys=st.integers(min_value=1, max_value=2000),  # start addresses (unique)

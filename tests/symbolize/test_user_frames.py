@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from profiler.model import UNKNOWN, USER
+from profiler.elf.file import PF_X, ElfFile
+from profiler.frames.model import UNKNOWN, USER
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.elf_file import PF_X, ElfFile
 
 from ..support import require_tool
 from .native_programs import PROGRAM_C, compile_c, nm_symbols, run_tool, running

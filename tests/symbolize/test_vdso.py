@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from profiler.process.maps import read_maps
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.proc_maps import read_maps
 
 from .native_programs import running
 

@@ -1,7 +1,7 @@
 """Raw samples -> symbolized samples with labels: the user-space pipeline, pure data transformation.
 
-Testable without root from recorded :class:`profiler.model.RawSample` values: the symbolizer and
-the process-info source are parameters.
+Testable without root from recorded :class:`profiler.bpf.samples.RawSample` values: the
+symbolizer and the process-info source are parameters.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .model import KERNEL, UNKNOWN, Frame, RawSample, SymbolizedSample
-from .process_info import ProcessInfo
+from ..bpf.samples import RawSample
+from ..process.info import ProcessInfo
+from .model import KERNEL, UNKNOWN, Frame, SymbolizedSample
 
 # Frame transforms: (frames leaf first, thread name) -> frames leaf first.
 FrameTransform = Callable[[list[Frame], str], list[Frame]]

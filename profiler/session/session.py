@@ -23,11 +23,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .bpf.sampler import Sampler, SamplerOptions
-from .model import DrainStats, SymbolizedSample
-from .pipeline import Pipeline, PipelineStats
-from .process_info import ProcessInfoCache, thread_name
-from .profile import CollectedProfile
+from ..bpf.sampler import Sampler, SamplerOptions
+from ..bpf.samples import DrainStats
+from ..frames.model import SymbolizedSample
+from ..frames.pipeline import Pipeline, PipelineStats
+from ..output.collected import CollectedProfile
+from ..process.info import ProcessInfoCache, thread_name
 
 # Libraries where the user stacks of dynamically linked programs end (see
 # Session._check_frame_pointer_stacks).
@@ -85,7 +86,7 @@ class Session:
         if self.options.spawn_links and not self.options.pids:
             raise ValueError("spawn links need target processes (--pid)")
         if symbolizer is None:
-            from .symbolize import Symbolizer
+            from ..symbolize import Symbolizer
 
             symbolizer = Symbolizer(use_dwarf=self.uses_dwarf)
         self.symbolizer = symbolizer
@@ -112,7 +113,7 @@ class Session:
         self._tracker = None  # proc connector events (ProcessTracker), when available
         self._table_cache = None
         if self.options.unwind != "fp" and self.options.user_stacks:
-            from .unwind import TableCache
+            from ..unwind import TableCache
 
             self._table_cache = TableCache()  # shared by the classifier and the unwinder
         self.started_at = 0.0
@@ -132,7 +133,7 @@ class Session:
         if self.options.async_stacks == "off":
             return []
         try:
-            from .frames import apply_async_stacks
+            from ..frames import apply_async_stacks
         except ImportError:  # the async transforms are optional
             return []
         mode = self.options.async_stacks
@@ -204,8 +205,8 @@ class Session:
 
     def _start_spawn_tracker(self, pids: list[int]) -> object | None:
         """Probe the Tokio targets' spawn/poll functions; the sampler reads ``current``."""
-        from .bpf.spawn_tracker import SpawnTracker
-        from .frames.spawn_links import SpawnLinker
+        from ..bpf.spawn_tracker import SpawnTracker
+        from ..frames.spawn_links import SpawnLinker
 
         self._spawn_tracker = SpawnTracker()
         attached = 0
@@ -224,7 +225,7 @@ class Session:
         """With ``unwind="auto"``: whether ``pid``'s executable has no frame pointers."""
         if self._table_cache is None or self.options.unwind != "auto" or pid <= 0:
             return False
-        from .unwind.frame_pointers import has_frame_pointers
+        from ..unwind.frame_pointers import has_frame_pointers
 
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
@@ -324,7 +325,7 @@ class Session:
 
     def _start_process_events(self) -> None:
         """Follow fork/exec/exit through the kernel's proc connector (else: /proc scans)."""
-        from .proc_events_tracker import ProcessTracker
+        from ..process.events.tracker import ProcessTracker
 
         try:
             self._tracker = ProcessTracker(
@@ -444,7 +445,7 @@ class Session:
 
 def _in_c_library(pid: int, addr: int, cache: dict[int, object]) -> bool:
     """Whether ``addr`` of process ``pid`` lies in the C library (or the dynamic loader)."""
-    from .unwind import ProcessMappings
+    from ..unwind import ProcessMappings
 
     maps = cache.get(pid)
     if maps is None:

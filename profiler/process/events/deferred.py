@@ -6,7 +6,7 @@ of a pid (a shell that execs its command counts once), then calls ``callback(pid
 pid that came due, in one batch, so the caller can take one lock and snapshot them all.
 
 ```python
-from profiler.proc_events_deferred import DeferredSnapshots
+from profiler.process.events.deferred import DeferredSnapshots
 batches = []
 with DeferredSnapshots(batches.append, delay_s=0.05) as deferred:
     deferred.schedule(1)

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from .profile import FORMATS, guess_format
+from ..output.collected import FORMATS, guess_format
 
 
 def add_sampling_flags(p: argparse.ArgumentParser) -> None:
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def session_options(args: argparse.Namespace):
     """SessionOptions from parsed sampling flags."""
-    from .session import SessionOptions
+    from ..session.session import SessionOptions
 
     return SessionOptions(
         freq=args.freq,
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     """Profile as ``args`` say; returns the exit status."""
     from pybpf.errors import BPFError
 
-    from .session import Session, UnknownProcessError
+    from ..session.session import Session, UnknownProcessError
 
     fmt = args.format or guess_format(args.output)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m profiler``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["agent"]:
-        from .agent import main as agent_main
+        from ..agent.agent import main as agent_main
 
         return agent_main(argv[1:])
     args = build_parser().parse_args(argv)

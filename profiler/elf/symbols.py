@@ -10,7 +10,7 @@ import bisect
 import struct
 from array import array
 
-from .elf_file import SHF_EXECINSTR, SHT_DYNSYM, SHT_SYMTAB, ElfFile
+from .file import SHF_EXECINSTR, SHT_DYNSYM, SHT_SYMTAB, ElfFile
 
 STT_NOTYPE = 0
 STT_FUNC = 2

@@ -1,7 +1,7 @@
 """Process lifecycle events (fork, exec, exit) from the kernel's proc connector.
 
 ```python
-from profiler.proc_events import ProcessEvents
+from profiler.process.events import ProcessEvents
 with ProcessEvents() as events:          # root (CAP_NET_ADMIN) in the initial namespaces
     for event in events.read(timeout=0.1):
         print(event)                     # ForkEvent | ExecEvent | ExitEvent | Overrun
@@ -27,7 +27,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from .proc_events_wire import (
+from .wire import (
     CN_IDX_PROC,
     NETLINK_CONNECTOR,
     PROC_CN_MCAST_IGNORE,

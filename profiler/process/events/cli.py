@@ -1,4 +1,4 @@
-"""Print process events as they happen: ``python -m profiler.proc_events_cli [--threads]``.
+"""Print process events as they happen: ``python -m profiler.process.events [--threads]``.
 
 One line per event (``fork``, ``exec``, ``exit``, ``overrun``) with the kernel's timestamp, for
 checking what the profiler will see on a machine. Needs root on kernels before 6.6.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .proc_events import ProcessEvents, ProcessEventsError
-from .proc_events_wire import ExecEvent, ExitEvent, ForkEvent, ProcEvent
+from .watcher import ProcessEvents, ProcessEventsError
+from .wire import ExecEvent, ExitEvent, ForkEvent, ProcEvent
 
 
 def format_event(event: ProcEvent) -> str:
@@ -32,7 +32,7 @@ def format_event(event: ProcEvent) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print events until interrupted or ``--count`` events were printed."""
-    parser = argparse.ArgumentParser(prog="python -m profiler.proc_events_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m profiler.process.events", description=__doc__)
     parser.add_argument("--threads", action="store_true", help="thread creations and exits too")
     parser.add_argument("--count", type=int, default=0, help="stop after N events (0: never)")
     args = parser.parse_args(argv)

@@ -30,8 +30,8 @@ import threading
 import time
 from dataclasses import asdict
 
-from .cli import _StopOnSignals, add_sampling_flags, session_options
-from .export.delivery import Delivery, RetryPolicy
+from ..cli.profile_command import _StopOnSignals, add_sampling_flags, session_options
+from ..export.delivery import Delivery, RetryPolicy
 
 log = logging.getLogger("profiler.agent")
 
@@ -137,7 +137,7 @@ def agent_identity() -> dict[str, str]:
 
 def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
     """One Delivery per configured exporter."""
-    from .export.otlp_http import parse_headers
+    from ..export.otlp_http import parse_headers
 
     deliveries: dict[str, Delivery] = {}
 
@@ -152,7 +152,7 @@ def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
     headers = parse_headers(args.otlp_headers or "")
     if args.otlp_endpoint:
         if args.otlp_protocol == "grpc":
-            from .export.otlp_grpc import OtlpGrpcExporter
+            from ..export.otlp_grpc import OtlpGrpcExporter
 
             exporter = OtlpGrpcExporter(
                 args.otlp_endpoint,
@@ -161,7 +161,7 @@ def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
                 ca_file=args.otlp_ca_file,
             )
         else:
-            from .export.otlp_http import OtlpHttpExporter
+            from ..export.otlp_http import OtlpHttpExporter
 
             exporter = OtlpHttpExporter(
                 args.otlp_endpoint,
@@ -172,14 +172,14 @@ def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
             )
         deliveries["otlp"] = Delivery("otlp", exporter, spill_dir=spill("otlp"), **common)
     if args.pyroscope_url:
-        from .export.pyroscope import PyroscopeExporter
+        from ..export.pyroscope import PyroscopeExporter
 
         exporter = PyroscopeExporter(args.pyroscope_url, tenant=args.pyroscope_tenant)
         deliveries["pyroscope"] = Delivery(
             "pyroscope", exporter, spill_dir=spill("pyroscope"), **common
         )
     if args.output_dir:
-        from .export.files import DirectoryExporter
+        from ..export.files import DirectoryExporter
 
         exporter = DirectoryExporter(args.output_dir, max_bytes=args.output_dir_max_bytes)
         deliveries["files"] = Delivery("files", exporter, **common)
@@ -194,7 +194,7 @@ class Agent:
         self.base = base_resource_attributes()
         self.deliveries = make_deliveries(args)
         if session is None:
-            from .session import Session
+            from ..session.session import Session
 
             session = Session(session_options(args))
         self.session = session
@@ -206,7 +206,7 @@ class Agent:
         """Take this interval's profile, hand it to every exporter, return the status."""
         profile = self.session.take_profile()
         self.intervals += 1
-        from .pprof_export import build_otlp, build_pprof
+        from ..output.pprof import build_otlp, build_pprof
 
         until = profile.start_time + profile.duration
         if "otlp" in self.deliveries:
@@ -220,7 +220,7 @@ class Agent:
         return self.status(profile)
 
     def _submit_pyroscope(self, profile, until: float) -> None:
-        from .pprof_export import build_pprof, process_resource
+        from ..output.pprof import build_pprof, process_resource
 
         by_service: dict[str, list] = {}
         for sample in profile.samples:

@@ -12,7 +12,7 @@
 - events were lost → :meth:`take_rescan` says so once (rescan ``/proc`` as before).
 
 ```python
-from profiler.proc_events_tracker import ProcessTracker
+from profiler.process.events.tracker import ProcessTracker
 ready = []
 with ProcessTracker(on_exec_ready=ready.extend, start_watcher=False) as tracker:
     tracker.drained()                    # after each drain: the pids safe to forget now
@@ -24,9 +24,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from .proc_events import ProcessEvents
-from .proc_events_deferred import DeferredSnapshots
-from .proc_events_wire import ExecEvent, ExitEvent, ForkEvent, Overrun, ProcEvent
+from .deferred import DeferredSnapshots
+from .watcher import ProcessEvents
+from .wire import ExecEvent, ExitEvent, ForkEvent, Overrun, ProcEvent
 
 
 class ProcessTracker:

@@ -8,9 +8,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .flamegraph import render_flamegraph
-from .model import DrainStats, SymbolizedSample
-from .pipeline import PipelineStats, folded_name
+from ..bpf.samples import DrainStats
+from ..frames.model import SymbolizedSample
+from ..frames.pipeline import PipelineStats, folded_name
+from .svg_flamegraph import render_flamegraph
 
 FORMATS = ("pprof", "folded", "otlp", "svg")
 
@@ -58,13 +59,13 @@ class CollectedProfile:
     # -- pprof / otlp --------------------------------------------------------------------
     def to_pprof(self):
         """Build the pprof profile (a ``pprof_encoder`` profile object)."""
-        from .pprof_export import build_pprof
+        from .pprof import build_pprof
 
         return build_pprof(self)
 
     def to_otlp(self, resource_attributes: dict[str, str | int] | None = None) -> bytes:
         """Encode an OTLP ``ExportProfilesServiceRequest`` (one resource per process)."""
-        from .pprof_export import build_otlp
+        from .pprof import build_otlp
 
         return build_otlp(self, resource_attributes or {})
 

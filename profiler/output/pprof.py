@@ -15,11 +15,11 @@ from pprof_encoder.builder import Frame as PFrame
 from pprof_encoder.builder import ProfileBuilder
 from pprof_encoder.profile import Mapping as PMapping
 
-from . import __version__
-from .model import KERNEL, Frame, SymbolizedSample
+from .. import __version__
+from ..frames.model import KERNEL, Frame, SymbolizedSample
 
 if TYPE_CHECKING:
-    from .profile import CollectedProfile
+    from .collected import CollectedProfile
 
 KERNEL_MAPPING = PMapping(filename="[kernel.kallsyms]", has_functions=True)
 

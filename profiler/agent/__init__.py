@@ -1,0 +1,1 @@
+"""The continuous agent: one profile per interval, handed to exporters."""

@@ -1,0 +1,1 @@
+"""The one ELF reader: headers, notes, build id, program headers, the address rule, symbols."""

@@ -1,0 +1,1 @@
+"""The output side: the collected profile and every format rendered from it."""
