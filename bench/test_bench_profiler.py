@@ -70,10 +70,13 @@ def test_agent_cost_beside_bcc(benchmark, workload, tmp_path, freq):
 def test_drain_of_a_full_counts_map(benchmark):
     require_root()
     from profiler.bpf import sampler_program as sp
-    from profiler.bpf.sampler import Sampler, SamplerOptions
+    from profiler.bpf.options import SamplingOptions
+    from profiler.bpf.sampler import Sampler
 
     # The sampler is live (1 Hz): leave room for its own few keys beside the 10 240 we add.
-    sampler = Sampler(SamplerOptions(freq=1, counts_map_size=10240 + 512, stack_map_size=1024))
+    sampler = Sampler(
+        SamplingOptions(freq=1, counts_map_size=10240 + 512, stack_map_size=1024, unwind="fp")
+    )
     try:
         keys = [
             struct.pack("<IIii16s4i", 100 + i, 100 + i, -1, -1, b"bench", -1, -1, -1, -1)

@@ -28,7 +28,8 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from profiler.unwind import ProcessMappings, TableCache, Unwinder, build_table_for_file
+from profiler.process.maps import ProcessMaps
+from profiler.unwind import TableCache, Unwinder, build_table_for_file
 from profiler.unwind.elf_binary import read_elf_unwind_info
 from profiler.unwind.lazy_table import LazyUnwindTable
 from tests.unwind.perf_data import read_perf_data
@@ -163,7 +164,7 @@ def test_against_perf_script(benchmark, workload):
     )
     recorded = read_perf_data(str(data))
     samples = [s for s in recorded.samples if s.regs]
-    by_pid = {pid: ProcessMappings(maps) for pid, maps in recorded.mappings.items()}
+    by_pid = {pid: ProcessMaps(maps) for pid, maps in recorded.mappings.items()}
     unwinder = Unwinder()
 
     def unwind_all():

@@ -52,29 +52,68 @@ def _parse_folded(lines: Iterable[str]) -> Profile:
     return builder.build()
 
 
-def format_folded(profile: Profile, sample_index: int | None = None) -> str:
-    """Folded stacks of one sample type (the profile's default one unless given).
+KERNEL_MAPPING = "[kernel.kallsyms]"  # the mapping perf (and we) give kernel frames
 
-    Equal stacks are summed, zero counts dropped, lines sorted: the output is deterministic.
+
+def folded_stacks(
+    profile: Profile,
+    sample_index: int | None = None,
+    *,
+    root_label: str | None = None,
+    kernel_suffix: str = "",
+) -> dict[tuple[str, ...], int]:
+    """Stacks root first (inlined lines as frames of their own) -> summed value of one type.
+
+    ``root_label``: put the value of this sample label (e.g. a process name) as the root frame.
+    ``kernel_suffix``: append it to the names of frames in the ``[kernel.kallsyms]`` mapping
+    (flamegraph.pl colours ``_[k]`` frames as kernel). Zero values are dropped; ``;`` in names
+    becomes ``:`` (it separates frames).
     """
     if sample_index is None:
         sample_index = profile.sample_index()
-    names: dict[int, str] = {}  # id(location) -> "caller;inlined" (root-first order)
-    totals: dict[str, int] = {}
+    names: dict[int, tuple[str, ...]] = {}  # id(location) -> its frames, root first
+    totals: dict[tuple[str, ...], int] = {}
     for s in profile.samples:
         value = s.values[sample_index]
         if not value:
             continue
-        parts = []
+        parts: list[str] = []
+        if root_label is not None:
+            root = next((lb for lb in s.labels if lb.key == root_label), None)
+            parts.append((root.str or str(root.num)) if root is not None else "[unknown]")
         for loc in reversed(s.locations):
-            name = names.get(id(loc))
-            if name is None:
-                # Lines are innermost first; the folded stack goes root first.
-                name = names[id(loc)] = (
-                    ";".join(ln.function.name or "??" for ln in reversed(loc.lines))
-                    or f"0x{loc.address:x}"
+            frames = names.get(id(loc))
+            if frames is None:
+                suffix = (
+                    kernel_suffix
+                    if loc.mapping is not None and loc.mapping.filename == KERNEL_MAPPING
+                    else ""
                 )
-            parts.append(name)
-        key = ";".join(parts) or "[no stack]"
+                # Lines are innermost first; the folded stack goes root first.
+                frames = names[id(loc)] = tuple(
+                    (ln.function.name or "??").replace(";", ":") + suffix
+                    for ln in reversed(loc.lines)
+                ) or (f"0x{loc.address:x}",)
+            parts.extend(frames)
+        key = tuple(parts) or ("[no stack]",)
         totals[key] = totals.get(key, 0) + value
-    return "".join(f"{stack} {count}\n" for stack, count in sorted(totals.items()))
+    return totals
+
+
+def format_folded(
+    profile: Profile,
+    sample_index: int | None = None,
+    *,
+    root_label: str | None = None,
+    kernel_suffix: str = "",
+) -> str:
+    """Folded stacks of one sample type (the profile's default one unless given).
+
+    Equal stacks are summed, zero counts dropped, lines sorted: the output is deterministic.
+    See :func:`folded_stacks` for the options.
+    """
+    totals = folded_stacks(
+        profile, sample_index, root_label=root_label, kernel_suffix=kernel_suffix
+    )
+    lines = sorted((";".join(stack), count) for stack, count in totals.items())
+    return "".join(f"{stack} {count}\n" for stack, count in lines)

@@ -27,7 +27,7 @@ def format_from_name(name: str) -> str | None:
     lower = name.lower()
     if lower.endswith(".gz"):
         lower = lower[:-3]
-    if "otlp" in lower.rsplit("/", 1)[-1]:
+    if "otlp" in lower.rsplit("/", 1)[-1] or lower.endswith(".binpb"):
         return "otlp"
     if lower.endswith((".folded", ".collapsed", ".txt", ".stacks")):
         return "folded"

@@ -6,11 +6,19 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["CollectedProfile", "Session", "SessionOptions", "__version__"]
+__all__ = [
+    "CollectedProfile",
+    "FrameOptions",
+    "SamplingOptions",
+    "Session",
+    "SessionOptions",
+    "Targets",
+    "__version__",
+]
 
 
-def __getattr__(name: str):
-    if name in ("Session", "SessionOptions"):
+def __getattr__(name: str) -> object:
+    if name in ("Session", "SessionOptions", "FrameOptions", "SamplingOptions", "Targets"):
         from . import session
 
         return getattr(session, name)

@@ -2,7 +2,11 @@
 
 import sys
 
-from .cli import main
+from .cli.signals import StopOnSignals
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Before anything else is imported: a Ctrl-C from the first moment exits cleanly.
+    with StopOnSignals() as stop:
+        from .cli.main import main
+
+        sys.exit(main(stop=stop))

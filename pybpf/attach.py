@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 from . import bpf_commands as cmds
 from .errors import BPFError, MissingPrivilegesError
+from .lifecycle import Closeable, close_all
 from .perf_event import PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_SET_BPF
 from .programs import ATTACH_TYPE_PERF_EVENT
 from .syscall import kernel
@@ -42,7 +43,7 @@ def link_create_supported() -> bool:
     return have("link_create_perf_event")
 
 
-class PerfEventAttachment:
+class PerfEventAttachment(Closeable):
     """A program attached to one perf event; :meth:`close` detaches it exactly once.
 
     ``method`` is ``"link"`` (``link_fd`` is the BPF link) or ``"ioctl"`` (``link_fd`` is None).
@@ -53,22 +54,13 @@ class PerfEventAttachment:
         self.event = event
         self.method = method
         self.link_fd = link_fd
-        self._closed = False
 
     def __repr__(self) -> str:
         state = "detached" if self._closed else "attached"
         return f"<PerfEventAttachment {self.method} event fd={self.event.fd} {state}>"
 
-    @property
-    def closed(self) -> bool:
-        """True once detached."""
-        return self._closed
-
-    def close(self) -> None:
-        """Detach: close the link, or (ioctl) disable the event. A second call does nothing."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
+        """Detach: close the link, or (ioctl) disable the event."""
         if self.link_fd is not None:
             kernel().close(self.link_fd)
         elif not getattr(self.event, "closed", False):
@@ -76,12 +68,6 @@ class PerfEventAttachment:
             # then, a disabled event no longer fires it. (An event closed already took the
             # program with it, and its fd number may belong to something else by now.)
             kernel().ioctl(self.event.fd, PERF_EVENT_IOC_DISABLE, 0)
-
-    def __enter__(self) -> PerfEventAttachment:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _translate(exc: OSError, what: str) -> OSError:
@@ -136,7 +122,7 @@ def attach_perf_event(
     raise ValueError(f"method must be 'auto', 'link' or 'ioctl', not {method!r}")
 
 
-class AttachmentSet:
+class AttachmentSet(Closeable):
     """Several attachments (one program on many per-CPU events), detached together."""
 
     def __init__(self, attachments: Iterable[PerfEventAttachment] = ()) -> None:
@@ -148,22 +134,9 @@ class AttachmentSet:
     def __len__(self) -> int:
         return len(self.attachments)
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Detach every attachment (each exactly once), even if one fails."""
-        first_error: OSError | None = None
-        for attachment in self.attachments:
-            try:
-                attachment.close()
-            except OSError as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
-
-    def __enter__(self) -> AttachmentSet:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        close_all(attachment.close for attachment in self.attachments)
 
 
 def attach_perf_events(

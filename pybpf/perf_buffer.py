@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 
 from cffi import FFI
 
+from .lifecycle import Closeable, close_all
 from .perf_event import (
     PerfEvent,
     PerfType,
@@ -163,7 +164,7 @@ def _check_map(perf_map: object, cpus: list[int]) -> None:
         )
 
 
-class PerfBuffer:
+class PerfBuffer(Closeable):
     """Per-CPU perf rings fed by a ``PERF_EVENT_ARRAY`` map, read with :meth:`poll`.
 
     ``callback(cpu, raw: bytes)`` gets each sample's raw payload (with the kernel's padding:
@@ -173,6 +174,8 @@ class PerfBuffer:
     every ``wakeup_events`` samples, or with ``watermark_bytes`` after that many bytes.
     Close it (or use ``with``): events, mappings and the epoll fd are released exactly once.
     """
+
+    KIND = "perf buffer"
 
     def __init__(
         self,
@@ -197,7 +200,6 @@ class PerfBuffer:
         self._mappings: list[tuple[object, int]] = []
         self._rings: dict[int, PerfRing] = {}  # by event fd
         self._slots: list[int] = []  # map indexes we filled
-        self._closed = False
         self._epoll = select.epoll()
         try:
             for cpu in cpus:
@@ -263,45 +265,25 @@ class PerfBuffer:
         self._check_open()
         return sum(ring.read(self.callback, self.lost_callback) for ring in self._rings.values())
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ValueError("perf buffer is closed")
-
-    def close(self) -> None:
-        """Disable and close the events, unmap the rings, close the epoll fd (once)."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
+        """Disable and close the events, unmap the rings, close the epoll fd."""
         k = kernel()
-        errors: list[OSError] = []
+        slots, self._slots = self._slots, []
+        mappings, self._mappings = self._mappings, []
+        self._rings.clear()
         # The map holds its own reference to each event: drop it, or the events live on until
         # the map is closed.
-        for cpu in self._slots:
-            try:
-                self._map.delete(cpu)
-            except (KeyError, ValueError):  # already gone, or the map was closed first
-                pass
-            except OSError as exc:
-                errors.append(exc)
-        self._slots.clear()
-        for base, length in self._mappings:
-            try:
-                k.munmap(base, length)
-            except OSError as exc:
-                errors.append(exc)
-        for event in self._events:
-            try:
-                event.close()
-            except OSError as exc:
-                errors.append(exc)
-        self._epoll.close()
-        self._rings.clear()
-        self._mappings.clear()
-        if errors:
-            raise errors[0]
+        close_all(
+            [
+                *(lambda cpu=cpu: self._forget_slot(cpu) for cpu in slots),
+                *(lambda m=m: k.munmap(*m) for m in mappings),
+                *(event.close for event in self._events),
+                self._epoll.close,
+            ]
+        )
 
-    def __enter__(self) -> PerfBuffer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def _forget_slot(self, cpu: int) -> None:
+        try:
+            self._map.delete(cpu)
+        except (KeyError, ValueError):  # already gone, or the map was closed first
+            pass

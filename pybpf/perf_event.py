@@ -26,6 +26,7 @@ from pathlib import Path
 from cffi import FFI
 
 from .errors import MissingPrivilegesError
+from .lifecycle import Closeable, close_all
 from .syscall import kernel
 
 ffi = FFI()
@@ -251,7 +252,7 @@ def translate_open_error(exc: OSError, what: str) -> OSError:
     return OSError(exc.errno, f"cannot open {what}: {os.strerror(exc.errno)}")
 
 
-class PerfEvent:
+class PerfEvent(Closeable):
     """One open perf event: owns its fd and closes it exactly once.
 
     Built by the ``open_*`` functions; ``description`` says what it counts (for messages).
@@ -262,25 +263,16 @@ class PerfEvent:
         self.cpu = cpu
         self.pid = pid
         self.description = description
-        self._closed = False
+        self.KIND = f"perf event {description}"
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"fd={self.fd}"
         return f"<PerfEvent {self.description} {state}>"
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return self._closed
-
     def fileno(self) -> int:
         """The perf event fd (so the object works with ``select``/``epoll``)."""
         self._check_open()
         return self.fd
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ValueError(f"perf event {self.description} is closed")
 
     def ioctl(self, request: int, arg: int | object = 0) -> int:
         """Issue a ``PERF_EVENT_IOC_*`` request on this event through the syscall seam."""
@@ -311,21 +303,11 @@ class PerfEvent:
         self._check_open()
         return int.from_bytes(os.read(self.fd, 8), "little")
 
-    def close(self) -> None:
-        """Close the fd; a second call does nothing."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         kernel().close(self.fd)
 
-    def __enter__(self) -> PerfEvent:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class PerfEventSet:
+class PerfEventSet(Closeable):
     """Several perf events (typically one per CPU) owned and closed together."""
 
     def __init__(self, events: Iterable[PerfEvent] = ()) -> None:
@@ -350,22 +332,9 @@ class PerfEventSet:
         for event in self.events:
             event.disable()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Close every event (each exactly once), even if one close fails."""
-        first_error: OSError | None = None
-        for event in self.events:
-            try:
-                event.close()
-            except OSError as exc:  # keep closing the others, report the first failure
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
-
-    def __enter__(self) -> PerfEventSet:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        close_all(event.close for event in self.events)
 
 
 def open_perf_event(

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from cffi import FFI
 
+from .lifecycle import Closeable, close_all
 from .perf_buffer import memory_fence
 from .syscall import kernel
 
@@ -91,12 +92,14 @@ class RingReader:
         return self._producer[0] - self._consumer[0]
 
 
-class RingBuffer:
+class RingBuffer(Closeable):
     """A consumer of one ``BPF_MAP_TYPE_RINGBUF`` map: ``callback(record: bytes)`` per record.
 
     Close it (or use ``with``): the two mappings and the epoll fd are released exactly once;
     the map stays owned by its creator.
     """
+
+    KIND = "ring buffer"
 
     def __init__(self, ring_map: object, callback: Callable[[bytes], None] | None = None) -> None:
         if int(ring_map.spec.type) != RINGBUF_MAP_TYPE:
@@ -104,7 +107,6 @@ class RingBuffer:
         self.callback = callback
         size = ring_map.spec.max_entries
         self._map = ring_map
-        self._closed = False
         self._mappings: list[tuple[object, int]] = []
         self._epoll = select.epoll()
         k = kernel()
@@ -159,29 +161,8 @@ class RingBuffer:
         self._check_open()
         return self._reader.read(self.callback, limit)
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ValueError("ring buffer is closed")
-
-    def close(self) -> None:
-        """Unmap the ring and close the epoll fd (once)."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
+        """Unmap the ring and close the epoll fd."""
         k = kernel()
-        errors: list[OSError] = []
-        for base, length in self._mappings:
-            try:
-                k.munmap(base, length)
-            except OSError as exc:
-                errors.append(exc)
-        self._mappings.clear()
-        self._epoll.close()
-        if errors:
-            raise errors[0]
-
-    def __enter__(self) -> RingBuffer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        mappings, self._mappings = self._mappings, []
+        close_all([*(lambda m=m: k.munmap(*m) for m in mappings), self._epoll.close])

@@ -1,117 +1,36 @@
-"""``python -m profiler agent``: always-on profiling, one profile per interval, sent to exporters.
+"""The continuous agent: one profile per interval, handed to exporters; sampling never waits.
 
-Sampling never waits on export: each interval's profile is encoded and handed to one
-:class:`~profiler.export.delivery.Delivery` per exporter (bounded queue, retries, optional spill
-directory). SIGTERM (or SIGINT) flushes what was collected within ``--flush-timeout`` and exits
-with nothing left loaded.
+Each interval's profile is encoded and handed to one :class:`~profiler.export.delivery.Delivery`
+per exporter (bounded queue, retries, optional spill directory). A stop (SIGTERM) flushes what
+was collected within ``flush_timeout`` and exits with nothing left loaded.
 
-Configuration: flags, else environment variables (``SAMPLE_FREQ``, ``OTLP_ENDPOINT``,
-``OTLP_PROTOCOL`` http|grpc, ``OTLP_HEADERS``, ``OTLP_COMPRESSION``, ``OTLP_PATH``,
-``OTLP_CA_FILE``, ``SERVICE_NAME``, ``PYROSCOPE_URL``, ``PYROSCOPE_TENANT``, ``OUTPUT_DIR``,
-``SPILL_DIR``, ``INTERVAL``, ``STATUS_FILE``; Kubernetes downward API: ``NODE_NAME`` (the
-resources' ``k8s.node.name``), ``POD_NAME`` and ``POD_NAMESPACE`` (the agent's own identity, in its
-status)). Flags win.
-
-Grouping: OTLP requests carry one resource per process (``service.name`` from ``--service-name``,
-else the process's executable name); Pyroscope gets one pprof per service per interval.
+Grouping: OTLP requests carry one resource per process (``service.name`` from the options, else
+the process's executable name); Pyroscope gets one pprof per service per interval. Every payload
+is rendered from the interval's one pprof profile.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import logging
 import os
 import resource
 import socket
-import sys
 import threading
 import time
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from ..cli.profile_command import _StopOnSignals, add_sampling_flags, session_options
 from ..export.delivery import Delivery, RetryPolicy
+from ..output.files import write_atomically
+from .options import AgentOptions
+
+if TYPE_CHECKING:
+    from ..output.collected import CollectedProfile
+    from ..session import Session
 
 log = logging.getLogger("profiler.agent")
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The agent's flags (each defaults to its environment variable)."""
-    p = argparse.ArgumentParser(prog="python -m profiler agent", description=__doc__.split("\n")[0])
-    add_sampling_flags(p)
-    p.set_defaults(freq=int(_env("SAMPLE_FREQ", "99")))
-    p.add_argument(
-        "--interval",
-        type=float,
-        default=float(_env("INTERVAL", "10")),
-        help="seconds per profile (10)",
-    )
-    p.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="stop after this many seconds (default: run until SIGTERM)",
-    )
-    p.add_argument(
-        "--otlp-endpoint",
-        default=_env("OTLP_ENDPOINT"),
-        help="OTLP collector, e.g. http://otel-collector:4318 (http) or :4317 (grpc)",
-    )
-    p.add_argument(
-        "--otlp-protocol", choices=("http", "grpc"), default=_env("OTLP_PROTOCOL", "http")
-    )
-    p.add_argument(
-        "--otlp-path",
-        default=_env("OTLP_PATH", "/v1development/profiles"),
-        help="OTLP/HTTP path (/v1development/profiles)",
-    )
-    p.add_argument(
-        "--otlp-headers",
-        default=_env("OTLP_HEADERS", ""),
-        help="extra headers k=v,k2=v2 (e.g. authorization)",
-    )
-    p.add_argument(
-        "--otlp-compression", choices=("gzip", "none"), default=_env("OTLP_COMPRESSION", "gzip")
-    )
-    p.add_argument("--otlp-ca-file", default=_env("OTLP_CA_FILE"), help="CA bundle for TLS")
-    p.add_argument("--pyroscope-url", default=_env("PYROSCOPE_URL"))
-    p.add_argument("--pyroscope-tenant", default=_env("PYROSCOPE_TENANT"))
-    p.add_argument(
-        "--output-dir",
-        default=_env("OUTPUT_DIR"),
-        help="also write each interval's pprof into this directory",
-    )
-    p.add_argument("--output-dir-max-bytes", type=int, default=512 << 20)
-    p.add_argument(
-        "--service-name",
-        default=_env("SERVICE_NAME"),
-        help="service.name of every resource (default: inferred per process)",
-    )
-    p.add_argument(
-        "--spill-dir",
-        default=_env("SPILL_DIR"),
-        help="keep undelivered payloads on disk here (survives restarts)",
-    )
-    p.add_argument("--max-queue-bytes", type=int, default=64 << 20)
-    p.add_argument("--max-spill-bytes", type=int, default=256 << 20)
-    p.add_argument(
-        "--flush-timeout",
-        type=float,
-        default=5.0,
-        help="seconds to deliver what is queued at SIGTERM (5)",
-    )
-    p.add_argument(
-        "--status-file",
-        default=_env("STATUS_FILE"),
-        help="write the agent's status (JSON) here after every interval",
-    )
-    return p
 
 
 def base_resource_attributes() -> dict[str, str | int]:
@@ -121,8 +40,9 @@ def base_resource_attributes() -> dict[str, str | int]:
     are identified by ``container.id`` and ``k8s.pod.uid`` from their cgroup.)
     """
     attrs: dict[str, str | int] = {"host.name": socket.gethostname()}
-    if _env("NODE_NAME"):
-        attrs["k8s.node.name"] = attrs["host.name"] = os.environ["NODE_NAME"]
+    node = os.environ.get("NODE_NAME")
+    if node:
+        attrs["k8s.node.name"] = attrs["host.name"] = node
     return attrs
 
 
@@ -130,58 +50,56 @@ def agent_identity() -> dict[str, str]:
     """Who this agent is (for its status): host, and its own pod from the downward API."""
     ident = {"host": socket.gethostname()}
     for env, key in (("NODE_NAME", "node"), ("POD_NAME", "pod"), ("POD_NAMESPACE", "namespace")):
-        if _env(env):
+        if os.environ.get(env):
             ident[key] = os.environ[env]
     return ident
 
 
-def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
+def make_deliveries(options: AgentOptions) -> dict[str, Delivery]:
     """One Delivery per configured exporter."""
-    from ..export.otlp_http import parse_headers
-
     deliveries: dict[str, Delivery] = {}
 
     def spill(name: str) -> str | None:
-        return os.path.join(args.spill_dir, name) if args.spill_dir else None
+        return os.path.join(options.spill_dir, name) if options.spill_dir else None
 
     common = dict(
-        max_queue_bytes=args.max_queue_bytes,
-        max_spill_bytes=args.max_spill_bytes,
+        max_queue_bytes=options.max_queue_bytes,
+        max_spill_bytes=options.max_spill_bytes,
         policy=RetryPolicy(),
     )
-    headers = parse_headers(args.otlp_headers or "")
-    if args.otlp_endpoint:
-        if args.otlp_protocol == "grpc":
+    otlp = options.otlp
+    if otlp is not None:
+        if otlp.protocol == "grpc":
             from ..export.otlp_grpc import OtlpGrpcExporter
 
-            exporter = OtlpGrpcExporter(
-                args.otlp_endpoint,
-                headers=headers,
-                compression=args.otlp_compression,
-                ca_file=args.otlp_ca_file,
+            exporter: object = OtlpGrpcExporter(
+                otlp.endpoint,
+                headers=dict(otlp.headers),
+                compression=otlp.compression,
+                ca_file=otlp.ca_file,
             )
         else:
             from ..export.otlp_http import OtlpHttpExporter
 
             exporter = OtlpHttpExporter(
-                args.otlp_endpoint,
-                path=args.otlp_path,
-                headers=headers,
-                compression=args.otlp_compression,
-                ca_file=args.otlp_ca_file,
+                otlp.endpoint,
+                path=otlp.path,
+                headers=dict(otlp.headers),
+                compression=otlp.compression,
+                ca_file=otlp.ca_file,
             )
         deliveries["otlp"] = Delivery("otlp", exporter, spill_dir=spill("otlp"), **common)
-    if args.pyroscope_url:
+    if options.pyroscope_url:
         from ..export.pyroscope import PyroscopeExporter
 
-        exporter = PyroscopeExporter(args.pyroscope_url, tenant=args.pyroscope_tenant)
+        exporter = PyroscopeExporter(options.pyroscope_url, tenant=options.pyroscope_tenant)
         deliveries["pyroscope"] = Delivery(
             "pyroscope", exporter, spill_dir=spill("pyroscope"), **common
         )
-    if args.output_dir:
+    if options.output_dir:
         from ..export.files import DirectoryExporter
 
-        exporter = DirectoryExporter(args.output_dir, max_bytes=args.output_dir_max_bytes)
+        exporter = DirectoryExporter(options.output_dir, max_bytes=options.output_dir_max_bytes)
         deliveries["files"] = Delivery("files", exporter, **common)
     return deliveries
 
@@ -189,15 +107,15 @@ def make_deliveries(args: argparse.Namespace) -> dict[str, Delivery]:
 class Agent:
     """Runs a session and ships one profile per interval to every exporter."""
 
-    def __init__(self, args: argparse.Namespace, session=None) -> None:
-        self.args = args
+    def __init__(self, options: AgentOptions, session: Session | None = None) -> None:
+        self.options = options
         self.base = base_resource_attributes()
-        self.deliveries = make_deliveries(args)
         if session is None:
-            from ..session.session import Session
+            from ..session import Session
 
-            session = Session(session_options(args))
+            session = Session(options.session)
         self.session = session
+        self.deliveries = make_deliveries(options)
         self.intervals = 0
         self._cpu0 = _cpu_seconds()
         self._t0 = time.monotonic()
@@ -206,28 +124,23 @@ class Agent:
         """Take this interval's profile, hand it to every exporter, return the status."""
         profile = self.session.take_profile()
         self.intervals += 1
-        from ..output.pprof import build_otlp, build_pprof
-
         until = profile.start_time + profile.duration
         if "otlp" in self.deliveries:
-            data = build_otlp(profile, self.base, self.args.service_name)
+            data = profile.to_otlp(self.base, self.options.service_name)
             self.deliveries["otlp"].submit(data, {"from": profile.start_time, "until": until})
         if "files" in self.deliveries:
-            data = gzip.compress(build_pprof(profile).encode(), mtime=0)
+            data = gzip.compress(profile.to_pprof().encode(), mtime=0)
             self.deliveries["files"].submit(data, {"until": until})
         if "pyroscope" in self.deliveries:
             self._submit_pyroscope(profile, until)
         return self.status(profile)
 
-    def _submit_pyroscope(self, profile, until: float) -> None:
-        from ..output.pprof import build_pprof, process_resource
+    def _submit_pyroscope(self, profile: CollectedProfile, until: float) -> None:
+        from ..output.pprof import split_by_service
 
-        by_service: dict[str, list] = {}
-        for sample in profile.samples:
-            attrs = process_resource(sample.labels, {}, self.args.service_name)
-            by_service.setdefault(str(attrs["service.name"]), []).append(sample)
-        for service, samples in sorted(by_service.items()):
-            data = gzip.compress(build_pprof(profile, samples).encode(), mtime=0)
+        parts = split_by_service(profile.to_pprof(), self.options.service_name)
+        for service, part in sorted(parts.items()):
+            data = gzip.compress(part.encode(), mtime=0)
             labels = {"hostname": str(self.base.get("host.name", ""))}
             self.deliveries["pyroscope"].submit(
                 data,
@@ -240,7 +153,7 @@ class Agent:
                 },
             )
 
-    def status(self, profile) -> dict:
+    def status(self, profile: CollectedProfile) -> dict:
         """The self-observability record of the last interval."""
         elapsed = max(1e-9, time.monotonic() - self._t0)
         ks = profile.kernel_stats
@@ -256,12 +169,14 @@ class Agent:
         }
 
     def run(self, stop: threading.Event) -> int:
-        """Sample until ``stop`` (or --duration), exporting every interval; then flush."""
-        args = self.args
-        self.session.start()
-        deadline = time.monotonic() + args.duration if args.duration else None
-        next_at = time.monotonic() + args.interval
+        """Sample until ``stop`` (or the duration), exporting every interval; then flush."""
+        options = self.options
         try:
+            if stop.is_set():
+                return 0
+            self.session.start()
+            deadline = time.monotonic() + options.duration if options.duration else None
+            next_at = time.monotonic() + options.interval
             while not stop.is_set():
                 now = time.monotonic()
                 wake = next_at if deadline is None else min(next_at, deadline)
@@ -270,8 +185,9 @@ class Agent:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 # After an interval that ran long, start the next one from now (no burst).
-                next_at = max(next_at + args.interval, time.monotonic() + args.interval / 2)
+                next_at = max(next_at + options.interval, time.monotonic() + options.interval / 2)
                 self._report(self.export_interval())
+            self.session.disable()
             self._report(self.export_interval())  # what was collected since the last interval
         finally:
             self.session.close()
@@ -292,20 +208,18 @@ class Agent:
             status["agent_cpu_percent"],
             status["rss_mb"],
         )
-        if self.args.status_file:
-            tmp = self.args.status_file + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(status, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.args.status_file)
+        if self.options.status_file:
+            data = json.dumps(status, indent=1, sort_keys=True).encode()
+            try:
+                write_atomically(self.options.status_file, data)
+            except OSError as exc:  # the status is a report: failing to write it stops nothing
+                log.warning("cannot write the status file %s: %s", self.options.status_file, exc)
 
     def close(self) -> None:
         """Deliver what is queued within the flush timeout (spilling the rest), then stop."""
-        deadline = time.monotonic() + self.args.flush_timeout
+        deadline = time.monotonic() + self.options.flush_timeout
         for delivery in self.deliveries.values():
             delivery.close(timeout=max(0.0, deadline - time.monotonic()))
-            closer = getattr(delivery._send, "close", None)
-            if closer is not None:
-                closer()
 
 
 def _cpu_seconds() -> float:
@@ -324,29 +238,3 @@ def _max_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m profiler agent``."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-    args = build_parser().parse_args(argv)
-    from pybpf.errors import BPFError
-
-    try:
-        agent = Agent(args)
-    except (BPFError, OSError, RuntimeError, ValueError) as exc:
-        print(f"profiler agent: {exc}", file=sys.stderr)
-        return 1
-    if not agent.deliveries:
-        log.warning(
-            "no exporter configured (OTLP_ENDPOINT, PYROSCOPE_URL or --output-dir): "
-            "profiles are only logged"
-        )
-    with _StopOnSignals() as stop:
-        try:
-            return agent.run(stop)
-        except (BPFError, OSError) as exc:
-            print(f"profiler agent: {exc}", file=sys.stderr)
-            return 1

@@ -12,29 +12,46 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from . import sampler_program as sp
+from .layouts import (
+    RECORD_HEADER,
+    SPAWN_DEPTH,
+    DwarfRecord,
+    DwarfRecordHead,
+    spawn_chain,
+    unpacker,
+)
 from .samples import RawSample
 
-_HEADER = struct.Struct("<II16sQQQIi")
+if TYPE_CHECKING:
+    from ..process.registry import ProcessRegistry
+    from ..unwind import TableCache
+
+_HEADER = unpacker(DwarfRecordHead)
+_KSTACK_AT = DwarfRecord.offset_of("kstack")
+_CHAIN = struct.Struct(f"={SPAWN_DEPTH}i")
+_CHAIN_AT = DwarfRecord.offset_of("spawn_chain")
 POLL_MS = 100  # the ring holds RING_SECONDS (0.25 s) at full rate: polling at 10 Hz is safe
-MAPPINGS_REFRESH_S = 1.0  # re-read /proc/PID/maps at most this often when a pc is unknown
-MAX_PROCESSES = 4096
 
 
 class DwarfSamples:
     """Consumes DWARF records from ``ring`` (a BPF ring buffer map) on a thread of its own."""
 
-    def __init__(self, ring_map: object, table_cache: object | None = None) -> None:
+    def __init__(
+        self,
+        ring_map: object,
+        registry: ProcessRegistry,
+        table_cache: TableCache | None = None,
+    ) -> None:
         from pybpf.ringbuf import RingBuffer
 
         from ..unwind import TableCache, Unwinder
 
+        self.registry = registry
         self.table_cache = table_cache if table_cache is not None else TableCache()
         self._unwinder = Unwinder(cache=self.table_cache)
-        self._mappings: dict[int, tuple[object, float]] = {}
         self._counts: Counter[tuple] = Counter()
         self._lock = threading.Lock()
         self.truncated = 0
@@ -48,48 +65,30 @@ class DwarfSamples:
         while not self._stop.is_set():
             self._ring.poll(POLL_MS)
 
-    def _process_mappings(self, pid: int, refresh: bool = False):
-        from ..unwind import ProcessMappings
-
-        entry = self._mappings.get(pid)
-        now = time.monotonic()
-        if entry is not None and not (refresh and now - entry[1] > MAPPINGS_REFRESH_S):
-            return entry[0]
-        try:
-            mappings = ProcessMappings.from_pid(pid)
-        except OSError:
-            return entry[0] if entry else None  # exited: keep what we saw
-        if len(self._mappings) >= MAX_PROCESSES and pid not in self._mappings:
-            old_pid = next(iter(self._mappings))
-            self._unwinder.forget(self._mappings.pop(old_pid)[0])
-        self._mappings[pid] = (mappings, now)
-        return mappings
-
     def _on_record(self, record: bytes) -> None:
         tgid, tid, comm, ip, spv, fp, stack_len, kbytes = _HEADER.unpack_from(record, 0)
         self.records += 1
         kernel = ()
         if kbytes > 0:
-            kernel = struct.unpack_from(f"<{kbytes // 8}Q", record, sp.REC_KSTACK)
+            kernel = struct.unpack_from(f"={kbytes // 8}Q", record, _KSTACK_AT)
         user: tuple[int, ...] = ()
         truncated = False
         if ip and stack_len:
-            stack = bytes(record[sp.REC_HEADER : sp.REC_HEADER + stack_len])
-            mappings = self._process_mappings(tgid)
+            stack = bytes(record[RECORD_HEADER : RECORD_HEADER + stack_len])
+            mappings = self.registry.maps(tgid)
             if mappings is not None:
                 result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
                 if result.truncated and "mapping" in result.reason:
                     # dlopen or JIT since we read the maps: look again (rate-limited).
-                    mappings = self._process_mappings(tgid, refresh=True)
-                    result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                    fresh = self.registry.refresh(tgid)
+                    if fresh is not None and fresh is not mappings:
+                        result = self._unwinder.unwind((ip, spv, fp), stack, fresh)
                 user, truncated = tuple(result.addrs), result.truncated
         elif ip:
             user = (ip,)
         if truncated:
             self.truncated += 1
-        from .sampler import _chain
-
-        chain = _chain(struct.unpack_from(f"<{sp.SPAWN_DEPTH}i", record, sp.REC_SPAWN_CHAIN))
+        chain = spawn_chain(_CHAIN.unpack_from(record, _CHAIN_AT))
         key = (tgid, tid, comm, user, kernel, truncated, chain)
         with self._lock:
             self._counts[key] += 1
@@ -113,12 +112,6 @@ class DwarfSamples:
                 )
             )
         return out
-
-    def forget(self, pid: int) -> None:
-        """Drop what is kept for ``pid`` (it exited or exec'd)."""
-        entry = self._mappings.pop(pid, None)
-        if entry is not None:
-            self._unwinder.forget(entry[0])
 
     def close(self) -> None:
         """Stop the reader thread and unmap the ring buffer."""

@@ -12,44 +12,25 @@ import contextlib
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pybpf.maps import MapSpec, MapType
 from pybpf.programs import ProgramSpec, ProgramType
 
 from . import sampler_program as sp
+from .layouts import RECORD_HEADER, SampleKey, Stat, spawn_chain, unpacker
+from .options import SamplingOptions
 from .samples import DrainStats, RawSample
 
-_KEY = struct.Struct("<IIii16s4i")
+if TYPE_CHECKING:
+    from ..process.registry import ProcessRegistry
+    from ..unwind import TableCache
+
+_KEY = unpacker(SampleKey)
 _U64 = struct.Struct("<Q")
 # After flipping the active set, wait this long before reading the idle set: a program that read
 # the old flag just before the flip finishes within microseconds (it runs with preemption off).
 FLIP_GRACE_S = 0.002
-
-
-@dataclass
-class SamplerOptions:
-    """How to sample."""
-
-    freq: int = 99
-    cpus: list[int] | None = None  # None: every online CPU
-    pids: list[int] = field(default_factory=list)  # empty: every process
-    cgroup: str | None = None  # a cgroup v2 directory: only its tasks (perf events per cgroup)
-    user_stacks: bool = True
-    kernel_stacks: bool = True
-    include_idle: bool = False
-    stack_map_size: int = 10000
-    counts_map_size: int = 10240
-    max_stack_depth: int = 127
-    # User stacks: "fp" (frame pointers, bpf_get_stackid), "dwarf" (every process: copy the
-    # stack, unwind with .eh_frame in user space) or "auto" (DWARF for the processes in
-    # add_dwarf_pids(), chosen by the session per binary).
-    unwind: str = "fp"
-    stack_copy_size: int = 8192
-    ring_size: int = 0  # bytes of the DWARF ring buffer; 0: sized from freq and CPUs
-    dwarf_pids: list[int] = field(default_factory=list)  # unwind="auto": DWARF from the start
-    table_cache: object | None = None  # profiler.unwind.TableCache to share
-    spawn_current: object | None = None  # SpawnTracker.current: record Tokio spawn chains
 
 
 RING_SECONDS = 0.25  # the DWARF ring holds this long of samples from every CPU at full rate
@@ -60,7 +41,7 @@ def ring_size_for(freq: int, ncpu: int, stack_copy: int) -> int:
 
     Its pages count in our RSS once read, so it is sized to the rate, not to the worst case.
     """
-    want = freq * max(ncpu, 1) * (sp.REC_HEADER + stack_copy) * RING_SECONDS
+    want = freq * max(ncpu, 1) * (RECORD_HEADER + stack_copy) * RING_SECONDS
     size = 1 << 20
     while size < want and size < (32 << 20):
         size <<= 1
@@ -71,16 +52,6 @@ def _machine() -> str:
     import platform
 
     return "aarch64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
-
-
-def _chain(ids: list[int] | tuple[int, ...]) -> tuple[int, ...]:
-    """The spawn chain up to its first missing link (-1)."""
-    out = []
-    for stack_id in ids:
-        if stack_id < 0:
-            break
-        out.append(stack_id)
-    return tuple(out)
 
 
 def decode_stack(raw: bytes) -> tuple[int, ...]:
@@ -97,11 +68,34 @@ def decode_stack(raw: bytes) -> tuple[int, ...]:
 class Sampler:
     """Loads the sampler, attaches it to cpu-clock on each CPU, drains counts and stacks."""
 
-    def __init__(self, options: SamplerOptions) -> None:
+    def __init__(
+        self,
+        options: SamplingOptions,
+        *,
+        pids: Iterable[int] = (),
+        cgroup: str | None = None,
+        registry: ProcessRegistry | None = None,
+        table_cache: TableCache | None = None,
+        dwarf_pids: Iterable[int] = (),
+        spawn_current: object | None = None,
+    ) -> None:
+        """``pids``: only these processes (tgids; more with :meth:`add_targets`), else every
+        process; ``cgroup``: only the tasks of this cgroup v2 directory (perf events per
+        cgroup). ``registry``: the session's processes (the DWARF path looks up their maps);
+        ``table_cache``: unwind tables to share; ``dwarf_pids``: with ``unwind="auto"``, the
+        processes unwound with DWARF from the start; ``spawn_current``: the SpawnTracker's map
+        (record Tokio spawn chains)."""
         self.options = options
+        self._pids = sorted(set(pids))
+        self._cgroup = cgroup
+        self._registry = registry
+        self._table_cache = table_cache
+        self._initial_dwarf_pids = sorted(set(dwarf_pids))
+        self._spawn_current = spawn_current
         self._stack = contextlib.ExitStack()
         self._active = 0
         self._closed = False
+        self.events: list = []
         # Per set of maps: stack id -> addresses, valid until that set's stack map is cleared.
         self._stack_ids: tuple[dict[int, tuple[int, ...]], ...] = ({}, {})
         self.stats = DrainStats()
@@ -132,7 +126,7 @@ class Sampler:
             for i in (0, 1)
         )
         self.control = self._map(MapSpec("pp_control", MapType.ARRAY, 4, 4, 1))
-        self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, sp.N_STATS))
+        self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, len(Stat)))
         self.ring = self.dwarf_pids = None
         self.dwarf = None
         dwarf_mode = {"fp": "off", "dwarf": "all", "auto": "some"}[o.unwind]
@@ -143,22 +137,22 @@ class Sampler:
             self.ring = self._map(MapSpec("pp_ring", MapType.RINGBUF, 0, 0, size))
             if dwarf_mode == "some":
                 self.dwarf_pids = self._map(MapSpec("pp_dwarf_pids", MapType.HASH, 4, 1, 65536))
-                self.add_dwarf_pids(o.dwarf_pids)  # before the program runs
+                self.add_dwarf_pids(self._initial_dwarf_pids)  # before the program runs
         else:
             dwarf_mode = "off"
         self.targets = None
-        if o.pids:
+        if self._pids:
             self.targets = self._map(MapSpec("pp_targets", MapType.HASH, 4, 1, 65536))
-            self.add_targets(o.pids)
+            self.add_targets(self._pids)
         config = sp.SamplerConfig(
             user_stacks=o.user_stacks,
             kernel_stacks=o.kernel_stacks,
             include_idle=o.include_idle,
-            filter_pids=bool(o.pids),
+            filter_pids=bool(self._pids),
             dwarf=dwarf_mode,
             stack_copy=o.stack_copy_size,
             arch=_machine(),
-            spawn_links=o.spawn_current is not None,
+            spawn_links=self._spawn_current is not None,
         )
         insns = sp.build_sampler(
             config,
@@ -169,7 +163,7 @@ class Sampler:
             self.targets,
             self.ring,
             self.dwarf_pids,
-            o.spawn_current,
+            self._spawn_current,
         )
         self.insns = insns
         spec = ProgramSpec(
@@ -181,12 +175,17 @@ class Sampler:
         if self.ring is not None:
             from .dwarf_samples import DwarfSamples
 
-            self.dwarf = DwarfSamples(self.ring, o.table_cache)
+            if self._registry is None:
+                from ..process.registry import ProcessRegistry
+
+                self._registry = ProcessRegistry()
+            self.dwarf = DwarfSamples(self.ring, self._registry, self._table_cache)
             self._stack.callback(self.dwarf.close)
         self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
         for cpu in self.cpus:
-            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=o.cgroup)
+            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=self._cgroup)
             self._stack.callback(event.close)
+            self.events.append(event)
             link = attach_perf_event(self.program, event)
             self._stack.callback(link.close)
 
@@ -220,16 +219,22 @@ class Sampler:
         for pid in pids:
             self.targets.update(struct.pack("<I", pid), b"\x01")
 
+    def disable(self) -> None:
+        """Stop sampling (the events stay open): a final drain then reads a set nothing writes."""
+        for event in self.events:
+            with contextlib.suppress(OSError):
+                event.disable()
+
     # -- reading ---------------------------------------------------------------------------
     def read_stats(self) -> DrainStats:
         """Sum the per-CPU counters of problems and samples (cumulative since start)."""
-        totals = []
-        for slot in range(sp.N_STATS):
+        totals = {}
+        for slot in Stat:
             per_cpu = self.stats_map.lookup(struct.pack("<I", slot)) or []
-            totals.append(
-                sum(_U64.unpack_from(v)[0] if isinstance(v, bytes) else int(v) for v in per_cpu)
+            totals[slot.field] = sum(
+                _U64.unpack_from(v)[0] if isinstance(v, bytes) else int(v) for v in per_cpu
             )
-        self.stats = DrainStats(*totals)
+        self.stats = DrainStats(**totals)
         if self.dwarf is not None:
             self.stats.unwind_truncated = self.dwarf.truncated
         return self.stats
@@ -263,7 +268,7 @@ class Sampler:
         samples = []
         comms: dict[bytes, str] = {}
         for key, value in entries:
-            tgid, tid, ustack, kstack, comm, *chain = _KEY.unpack(bytes(key))
+            tgid, tid, ustack, kstack, comm, *chain = _KEY.unpack_from(key)
             name = comms.get(comm)
             if name is None:
                 name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -275,7 +280,7 @@ class Sampler:
                     user_stack=stack(ustack),
                     kernel_stack=stack(kstack),
                     count=_U64.unpack_from(bytes(value))[0],
-                    spawn_chain=_chain(chain),
+                    spawn_chain=spawn_chain(chain),
                 )
             )
         if len(cache) > self.options.stack_map_size // 2:

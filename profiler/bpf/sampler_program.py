@@ -20,58 +20,37 @@ from dataclasses import dataclass
 
 from pybpf.asm import DW, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, Assembler, B, W
 
+from .layouts import (
+    COMM_LEN,
+    KSTACK_DEPTH,
+    RECORD_HEADER,
+    SPAWN_DEPTH,
+    DwarfRecord,
+    DwarfRecordHead,
+    SampleKey,
+    Stat,
+)
 from .stat_counters import emit_count_stat
 
-# struct sample_key (48 bytes), shared with profiler.bpf.sampler's decoder.
-KEY_SIZE = 48
-KEY_TGID = 0  # u32
-KEY_TID = 4  # u32
-KEY_USER_STACK = 8  # s32, a stack id or -errno
-KEY_KERNEL_STACK = 12  # s32
-KEY_COMM = 16  # char[16]
-KEY_SPAWN_CHAIN = 32  # s32[4]: stack ids of the spawners of the task being polled, or -1
-COMM_LEN = 16
-SPAWN_DEPTH = 4
+KEY_SIZE = SampleKey.size
+KEY_TGID = SampleKey.offset_of("tgid")
+KEY_TID = SampleKey.offset_of("tid")
+KEY_USER_STACK = SampleKey.offset_of("user_stack")
+KEY_KERNEL_STACK = SampleKey.offset_of("kernel_stack")
+KEY_COMM = SampleKey.offset_of("comm")
+KEY_SPAWN_CHAIN = SampleKey.offset_of("spawn_chain")
 
-# Slots of the per-CPU ``stats`` array (u64 each).
-STAT_SAMPLES = 0  # samples counted
-STAT_USER_COLLISION = 1  # bpf_get_stackid(user) said -EEXIST: the bucket holds another stack
-STAT_KERNEL_COLLISION = 2
-STAT_USER_STACK_ERROR = 3  # any other error than "no stack" (-EFAULT)
-STAT_KERNEL_STACK_ERROR = 4
-STAT_MAP_FULL = 5  # the counts map had no room for a new key: the sample is lost
-STAT_FILTERED = 6  # samples of processes not targeted, or idle
-STAT_DWARF_SAMPLES = 7  # samples sent with registers and a stack copy (DWARF unwinding)
-STAT_DWARF_RING_FULL = 8  # the ring buffer had no room: the sample fell back to frame pointers
-STAT_DWARF_NO_STACK = 9  # the user stack could not be read (e.g. a kernel thread)
-N_STATS = 10
-STAT_NAMES = (
-    "samples",
-    "user_stack_collisions",
-    "kernel_stack_collisions",
-    "user_stack_errors",
-    "kernel_stack_errors",
-    "counts_map_full",
-    "filtered",
-    "dwarf_samples",
-    "dwarf_ring_full",
-    "dwarf_no_stack",
-)
-
-# struct dwarf_record: what a sample sends for user-space unwinding (perf's --call-graph dwarf
-# approach): the user registers and a copy of the top of the user stack, plus the kernel stack.
-REC_TGID = 0  # u32
-REC_TID = 4  # u32
-REC_COMM = 8  # char[16]
-REC_IP = 24  # u64, user registers (from task_pt_regs: right also when the sample hit the kernel)
-REC_SP = 32
-REC_FP = 40
-REC_STACK_LEN = 48  # u32: bytes of user stack copied
-REC_KSTACK_BYTES = 52  # s32: bytes of kernel stack (bpf_get_stack's result) or -errno
-REC_KSTACK = 56  # u64[KSTACK_DEPTH]
-KSTACK_DEPTH = 64
-REC_SPAWN_CHAIN = REC_KSTACK + 8 * KSTACK_DEPTH  # s32[SPAWN_DEPTH], as in the sample key
-REC_HEADER = REC_SPAWN_CHAIN + 4 * SPAWN_DEPTH  # 584: the user stack copy follows
+REC_TGID = DwarfRecordHead.offset_of("tgid")
+REC_TID = DwarfRecordHead.offset_of("tid")
+REC_COMM = DwarfRecordHead.offset_of("comm")
+REC_IP = DwarfRecordHead.offset_of("ip")
+REC_SP = DwarfRecordHead.offset_of("sp")
+REC_FP = DwarfRecordHead.offset_of("fp")
+REC_STACK_LEN = DwarfRecordHead.offset_of("stack_len")
+REC_KSTACK_BYTES = DwarfRecordHead.offset_of("kstack_bytes")
+REC_KSTACK = DwarfRecord.offset_of("kstack")
+REC_SPAWN_CHAIN = DwarfRecord.offset_of("spawn_chain")
+REC_HEADER = RECORD_HEADER
 BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
 
 # Offsets of the user registers in the kernel's struct pt_regs (a stable ABI per architecture).
@@ -84,7 +63,7 @@ BPF_F_USER_STACK = 1 << 8
 BPF_NOEXIST = 1
 
 # Stack-frame layout of the program (offsets from r10).
-_KEY = -KEY_SIZE  # the sample key, 32 bytes
+_KEY = -KEY_SIZE  # the sample key
 _TMP = -KEY_SIZE - 8  # scratch u64 (a map key or the initial count)
 
 
@@ -151,10 +130,10 @@ def _sample_body(
 ) -> None:
     """Emit the stacks + count part for one set of maps; ends in exit."""
     if config.user_stacks:
-        slots = (STAT_USER_COLLISION, STAT_USER_STACK_ERROR)
+        slots = (Stat.USER_STACK_COLLISIONS, Stat.USER_STACK_ERRORS)
         _stack_id(a, stacks, stats, BPF_F_USER_STACK, KEY_USER_STACK, slots)
     if config.kernel_stacks:
-        slots = (STAT_KERNEL_COLLISION, STAT_KERNEL_STACK_ERROR)
+        slots = (Stat.KERNEL_STACK_COLLISIONS, Stat.KERNEL_STACK_ERRORS)
         _stack_id(a, stacks, stats, 0, KEY_KERNEL_STACK, slots)
 
     # count = counts[key]; if present: atomically add 1 (several CPUs may share a key).
@@ -179,11 +158,11 @@ def _sample_body(
     _lookup_and_add(a, counts, full)
     a.ja(counted)
     a.label(full)
-    _count_stat(a, stats, STAT_MAP_FULL)
+    _count_stat(a, stats, Stat.COUNTS_MAP_FULL)
     a.mov(R0, 0)
     a.exit()
     a.label(counted)
-    _count_stat(a, stats, STAT_SAMPLES)
+    _count_stat(a, stats, Stat.SAMPLES)
     a.mov(R0, 0)
     a.exit()
 
@@ -217,7 +196,7 @@ def _dwarf_body(
     a.mov(R3, 0)
     a.call("ringbuf_reserve")
     a.jne(R0, 0, "dwarf_reserved")
-    _count_stat(a, stats, STAT_DWARF_RING_FULL)
+    _count_stat(a, stats, Stat.DWARF_RING_FULL)
     a.ja("frame_pointers")
     a.label("dwarf_reserved")
     a.mov(R9, R0, comment="r9 = the record")
@@ -259,7 +238,7 @@ def _dwarf_body(
         a.ldx(DW, R3, R9, REC_SP)
         a.call("probe_read_user")
         a.jeq(R0, 0, f"copied_{size}")
-    _count_stat(a, stats, STAT_DWARF_NO_STACK)
+    _count_stat(a, stats, Stat.DWARF_NO_STACK)
     a.st(W, R9, REC_STACK_LEN, 0)
     a.ja("dwarf_submit")
     for size in sizes:
@@ -270,7 +249,7 @@ def _dwarf_body(
     a.mov(R1, R9)
     a.mov(R2, BPF_RB_NO_WAKEUP)
     a.call("ringbuf_submit")
-    _count_stat(a, stats, STAT_DWARF_SAMPLES)
+    _count_stat(a, stats, Stat.DWARF_SAMPLES)
     a.mov(R0, 0)
     a.exit()
 
@@ -346,7 +325,7 @@ def build_sampler(
     _sample_body(a, config, counts[1], stacks[1], stats)
 
     a.label("filtered")
-    _count_stat(a, stats, STAT_FILTERED)
+    _count_stat(a, stats, Stat.FILTERED)
     a.mov(R0, 0)
     a.exit()
     return a

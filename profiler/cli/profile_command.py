@@ -1,66 +1,23 @@
-"""``python -m profiler``: profile the whole machine (or chosen processes) and write a profile."""
+"""``python -m profiler``: profile the whole machine (or chosen processes) and write a profile.
+
+Everything that can be checked is checked before anything is loaded: the options (one line
+each), the targets (gone, zombie, kernel thread), the output format and the output file (its
+temp file is created at once, so an unwritable directory fails now, not after the run).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 
-from ..output.collected import FORMATS, guess_format
+from ..output.formats import FORMATS, UnknownFormatError, format_for_path
+from .flags import add_stack_flags, add_target_flags, session_options
+from .signals import StopOnSignals
 
-
-def add_sampling_flags(p: argparse.ArgumentParser) -> None:
-    """The sampling flags shared by the one-shot CLI and the agent."""
-    p.add_argument("--freq", "-F", type=int, default=99, help="samples per second per CPU (99)")
-    p.add_argument(
-        "--pid",
-        "-p",
-        type=int,
-        action="append",
-        default=[],
-        dest="pids",
-        help="profile this process and its children (repeatable); default: all",
-    )
-    p.add_argument("--cgroup", help="profile only this cgroup v2 directory (a container)")
-    p.add_argument("--no-kernel", action="store_true", help="no kernel stacks")
-    p.add_argument("--no-user", action="store_true", help="no user stacks")
-    p.add_argument("--include-idle", action="store_true", help="count the idle task too")
-    p.add_argument(
-        "--stack-map-size", type=int, default=10000, help="entries of the stack-trace map (10000)"
-    )
-    p.add_argument("--max-stack-depth", type=int, default=127, help="frames per stack (127)")
-    p.add_argument(
-        "--async-stacks",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="logical async stacks for Rust Tokio (auto: when Tokio is seen)",
-    )
-    p.add_argument(
-        "--unwind",
-        choices=("auto", "fp", "dwarf"),
-        default="auto",
-        help="user stacks: frame pointers, DWARF CFI over a copied stack, or per binary (auto)",
-    )
-    p.add_argument(
-        "--stack-copy-size",
-        type=int,
-        default=8192,
-        help="bytes of user stack copied per sample for DWARF unwinding (8192; a power of two)",
-    )
-    p.add_argument(
-        "--spawn-links",
-        action="store_true",
-        help="Tokio: show the stack that spawned each task under it (uprobes; needs --pid)",
-    )
-    p.add_argument(
-        "--debug-info",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
-    )
+EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,103 +27,74 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample CPUs with eBPF and write a CPU profile (pprof by default). "
         "Run `python -m profiler agent --help` for the continuous agent.",
     )
-    add_sampling_flags(p)
-    p.add_argument(
+    add_target_flags(p)
+    out = p.add_argument_group("how long, and where to")
+    out.add_argument(
         "--duration",
         "-d",
         type=float,
         default=None,
         help="seconds to profile (default: until Ctrl-C or SIGTERM)",
     )
-    p.add_argument("--output", "-o", default="profile.pb.gz", help="output file (profile.pb.gz)")
-    p.add_argument(
+    out.add_argument("--output", "-o", default="profile.pb.gz", help="output file (profile.pb.gz)")
+    out.add_argument(
         "--format",
         "-f",
         choices=FORMATS,
         default=None,
-        help="output format (default: from the file name, else pprof)",
+        help="output format (default: from the file name)",
     )
-    p.add_argument("--top", type=int, default=15, help="functions to print at the end (15)")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    out.add_argument("--top", type=int, default=15, help="functions to print at the end (15)")
+    out.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    add_stack_flags(p)
     return p
 
 
-def session_options(args: argparse.Namespace):
-    """SessionOptions from parsed sampling flags."""
-    from ..session.session import SessionOptions
-
-    return SessionOptions(
-        freq=args.freq,
-        pids=args.pids,
-        cgroup=args.cgroup,
-        user_stacks=not args.no_user,
-        kernel_stacks=not args.no_kernel,
-        include_idle=args.include_idle,
-        stack_map_size=args.stack_map_size,
-        max_stack_depth=args.max_stack_depth,
-        async_stacks=args.async_stacks,
-        debug_info=args.debug_info,
-        unwind=args.unwind,
-        stack_copy_size=args.stack_copy_size,
-        spawn_links=args.spawn_links,
-    )
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"profiler: {message}", file=sys.stderr)
+    return code
 
 
-class _StopOnSignals:
-    """Turn SIGINT and SIGTERM into an event, restoring the old handlers afterwards."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> threading.Event:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, lambda *_: self.event.set())
-        return self.event
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stop: StopOnSignals) -> int:
     """Profile as ``args`` say; returns the exit status."""
     from pybpf.errors import BPFError
 
-    from ..session.session import Session, UnknownProcessError
+    from ..output.files import AtomicFile
+    from ..session import OptionError, Session, UnknownProcessError
 
-    fmt = args.format or guess_format(args.output)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    if args.duration is not None and not 0 < args.duration <= 366 * 86400:
+        return _fail(f"--duration must be a positive number of seconds, not {args.duration:g}")
+    if args.top < 0:
+        return _fail(f"--top must be 0 or more, not {args.top}")
     try:
-        session = Session(session_options(args))
-    except (UnknownProcessError, ValueError) as exc:
-        print(f"profiler: {exc}", file=sys.stderr)
-        return 2
-    with session, _StopOnSignals() as stop:
+        fmt = args.format or format_for_path(args.output)
+        options = session_options(args)
+    except (OptionError, UnknownFormatError) as exc:
+        return _fail(str(exc))
+    try:
+        out = AtomicFile(args.output)
+    except OSError as exc:
+        return _fail(f"cannot write {args.output}: {exc.strerror or exc}")
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    with out:
         try:
-            session.start()
-        except (BPFError, OSError) as exc:
-            print(f"profiler: {exc}", file=sys.stderr)
-            return 1
-        target = "the whole machine" if not args.pids else f"pid {', '.join(map(str, args.pids))}"
-        length = f"{args.duration:g} s" if args.duration else "until Ctrl-C"
-        say(f"Profiling {target} at {args.freq} Hz, {length}...")
-        deadline = time.monotonic() + args.duration if args.duration else None
-        tty = sys.stderr.isatty() and not args.quiet
-        while not stop.is_set():
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                break
-            stop.wait(min(1.0, left) if left is not None else 1.0)
-            if tty:
-                st = session.pipeline.stats
-                elapsed = time.time() - session.started_at
-                sys.stderr.write(f"\r  {elapsed:6.1f} s  {st.samples} samples  {st.stacks} stacks ")
-                sys.stderr.flush()
-        if tty:
-            sys.stderr.write("\n")
-        profile = session.stop()
-    profile.write(args.output, fmt)
+            session = Session(options)
+        except (UnknownProcessError, OptionError) as exc:
+            return _fail(str(exc))
+        with session:
+            if stop.stopped:
+                return _fail("interrupted before sampling started; nothing written", 128 + 2)
+            try:
+                session.start()
+            except (BPFError, OSError) as exc:
+                return _fail(str(exc), EXIT_FAILED)
+            pids = ", ".join(map(str, args.pids))
+            target = f"pid {pids}" if pids else "the whole machine"
+            length = f"{args.duration:g} s" if args.duration else "until Ctrl-C"
+            say(f"Profiling {target} at {args.freq} Hz, {length}...")
+            _wait(session, args, stop)
+            profile = session.stop()
+        out.commit(profile.encode(fmt))
     if not args.quiet:
         print(profile.top_table(args.top))
         ks, ps = profile.kernel_stats, profile.pipeline_stats
@@ -180,13 +108,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m profiler``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["agent"]:
-        from ..agent.agent import main as agent_main
+def _wait(session: object, args: argparse.Namespace, stop: StopOnSignals) -> None:
+    """Until the duration is over or a signal comes, with a progress line on a terminal."""
+    deadline = time.monotonic() + args.duration if args.duration else None
+    tty = sys.stderr.isatty() and not args.quiet
+    while not stop.stopped:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        stop.wait(min(1.0, left) if left is not None else 1.0)
+        if tty:
+            st = session.pipeline.stats  # type: ignore[attr-defined]
+            elapsed = time.time() - session.started_at  # type: ignore[attr-defined]
+            sys.stderr.write(f"\r  {elapsed:6.1f} s  {st.samples} samples  {st.stacks} stacks ")
+            sys.stderr.flush()
+    if tty:
+        sys.stderr.write("\n")
 
-        return agent_main(argv[1:])
+
+def main(argv: list[str], stop: StopOnSignals) -> int:
+    """The one-shot profiler (``stop``: the signal handling of :mod:`.signals`)."""
     args = build_parser().parse_args(argv)
     if os.geteuid() != 0:
         print(
@@ -194,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
             "(and kernel.perf_event_paranoid <= 2)",
             file=sys.stderr,
         )
-    return run(args)
+    return run(args, stop)

@@ -126,6 +126,15 @@ class ElfFile:
             raise
 
     @classmethod
+    def from_fd(cls, fd: int, name: str) -> ElfFile:
+        """Read the headers of an open file; takes ownership of ``fd`` (closed by ``close()``)."""
+        try:
+            return cls(_FileReader(fd), name)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @classmethod
     def from_bytes(cls, data: bytes, name: str = "<memory>") -> ElfFile:
         """Parse an ELF image held in memory (nothing to close)."""
         return cls(_BytesReader(bytes(data)), name)

@@ -318,3 +318,6 @@ class Delivery:
                 )
             self._cond.notify_all()
         self._thread.join(timeout=1.0)
+        closer = getattr(self._send, "close", None)
+        if callable(closer):
+            closer()

@@ -110,10 +110,6 @@ def collapse_async_duplicates(frames: list[Frame]) -> list[Frame]:
                 inlined=frame.inlined,
                 address=frame.address,
                 module=frame.module or last.module,
-                build_id=frame.build_id or last.build_id,
-                mapping_start=frame.mapping_start,
-                mapping_limit=frame.mapping_limit,
-                mapping_offset=frame.mapping_offset,
             )
             continue
         out.append(frame)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .model import USER, Frame
+from .model import USER, Frame, Module
 
 # The synthetic root frame that names the thread (see ``thread_root_frame``).
-THREAD_MODULE = "[thread]"
+THREAD_MODULE = Module("[thread]")
 
 
 @dataclass(frozen=True)

@@ -17,26 +17,47 @@ UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
+class Module:
+    """The object a frame's code lies in (pprof's ``Mapping``), one value shared by its frames.
+
+    ``path`` is the binary's path as the process sees it, or a pseudo name: ``[kernel.kallsyms]``
+    (and ``[module]`` for kernel modules), ``[vdso]``, ``[jit]``, ``[thread]``... ``start``,
+    ``limit`` and ``offset`` are the runtime mapping (0 when there is none).
+    """
+
+    path: str
+    build_id: str = ""  # hex GNU build id, "" if unknown
+    start: int = 0
+    limit: int = 0
+    offset: int = 0
+
+
+KERNEL_MODULE = Module("[kernel.kallsyms]")
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One symbolized frame of a stack.
 
     ``function`` is the display name (demangled). ``inlined`` marks a frame that the compiler
     inlined into the next frame of the stack (its caller): such frames share the caller's
-    address and become extra lines of one pprof Location.
+    address and become extra lines of one pprof Location. ``module`` is shared by every frame of
+    the same mapping (so the pprof builder interns it once).
     """
 
     function: str
     file: str = ""
     line: int = 0
     address: int = 0  # the sampled address (runtime address in the process), 0 if none
-    module: str = ""  # the binary's path, "[kernel]", "[vdso]", "[jit]"...
-    build_id: str = ""  # hex GNU build id of the module, "" if unknown
+    module: Module | None = None
     kind: str = USER  # USER | KERNEL | JIT | UNKNOWN
     inlined: bool = False
     is_async: bool = False  # an async fn body (Rust futures), see profiler.frames.async_stacks
-    mapping_start: int = 0  # runtime start/limit/file offset of the mapping (pprof Mapping)
-    mapping_limit: int = 0
-    mapping_offset: int = 0
+
+    @property
+    def module_path(self) -> str:
+        """The module's path ("" when the frame has no module)."""
+        return self.module.path if self.module is not None else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from ..bpf.samples import RawSample
 from ..process.info import ProcessInfo
-from .model import KERNEL, UNKNOWN, Frame, SymbolizedSample
+from .model import UNKNOWN, Frame, SymbolizedSample
+
+if TYPE_CHECKING:
+    from .spawn_links import SpawnLinker
 
 # Frame transforms: (frames leaf first, thread name) -> frames leaf first.
 FrameTransform = Callable[[list[Frame], str], list[Frame]]
+
+
+class Symbolizing(Protocol):
+    """What the pipeline asks of a symbolizer (:class:`profiler.symbolize.Symbolizer`)."""
+
+    def user_frames(self, pid: int, addr: int) -> list[Frame]:
+        """The frames at ``addr`` in process ``pid``, innermost first (never empty)."""
+
+    def kernel_frames(self, addr: int) -> list[Frame]:
+        """The frames at kernel address ``addr`` (never empty)."""
 
 
 @dataclass
@@ -37,14 +51,14 @@ class Pipeline:
     :class:`ProcessInfo` (or None when unknown).
     """
 
-    symbolizer: object
+    symbolizer: Symbolizing
     process_info: Callable[[int], ProcessInfo | None]
     thread_name: Callable[[int, int], str] = lambda pid, tid: ""
     transforms: list[FrameTransform] = field(default_factory=list)
     stats: PipelineStats = field(default_factory=PipelineStats)
     max_cached_stacks: int = 20000
     # Links Tokio tasks to the stacks that spawned them (profiler.frames.spawn_links).
-    spawn_linker: object | None = None
+    spawn_linker: SpawnLinker | None = None
     _cache: dict[tuple, list[Frame]] = field(default_factory=dict, repr=False)
 
     def frames_of(self, sample: RawSample) -> list[Frame]:
@@ -125,9 +139,3 @@ class Pipeline:
             if info.pod_uid:
                 labels["pod_uid"] = info.pod_uid
         return labels
-
-
-def folded_name(frame: Frame) -> str:
-    """A frame's name in folded output: kernel frames get the ``_[k]`` suffix (flamegraph.pl)."""
-    name = frame.function.replace(";", ":")
-    return name + "_[k]" if frame.kind == KERNEL else name

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 
 from .async_stacks import Mode, apply_async_stacks
 from .folding import THREAD_MODULE, TOKIO_RULES, FrameRules
-from .model import Frame
+from .model import Frame, Module
 
-SPAWN_MODULE = "[spawn]"
+SPAWN_MODULE = Module("[spawn]")
 SPAWN_FUNCTION = "[spawn]"
 
 # Leaf-side frames of a spawner's stack that are the spawn call itself, not the spawner.

@@ -1,19 +1,27 @@
-"""The collected profile and its outputs: pprof, folded stacks, OTLP, SVG flame graph, top table."""
+"""The collected profile: symbolized samples of one session or interval, and every output of it.
+
+One pprof profile is built from the samples (once, on first use) and every format renders from
+it: pprof, folded stacks, OTLP, the SVG flame graph, the top table. So the CLI, the agent and
+the library give the same numbers in every format.
+"""
 
 from __future__ import annotations
 
-import gzip
-import os
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from pprof_encoder.folded import folded_stacks, format_folded
+from pprof_encoder.profile import Profile
+from pprof_encoder.top import top_rows
 
 from ..bpf.samples import DrainStats
 from ..frames.model import SymbolizedSample
-from ..frames.pipeline import PipelineStats, folded_name
+from ..frames.pipeline import PipelineStats
+from .files import AtomicFile
+from .formats import format_for_path, render
+from .pprof import COUNT_INDEX, build_otlp, build_pprof
 from .svg_flamegraph import render_flamegraph
 
-FORMATS = ("pprof", "folded", "otlp", "svg")
+KERNEL_SUFFIX = "_[k]"  # flamegraph.pl's marker of kernel frames in folded stacks
 
 
 @dataclass
@@ -26,6 +34,7 @@ class CollectedProfile:
     duration: float
     kernel_stats: DrainStats = field(default_factory=DrainStats)
     pipeline_stats: PipelineStats = field(default_factory=PipelineStats)
+    _pprof: Profile | None = field(default=None, repr=False, compare=False)
 
     @property
     def period_ns(self) -> int:
@@ -37,72 +46,50 @@ class CollectedProfile:
         """Number of samples in the profile."""
         return sum(s.count for s in self.samples)
 
-    # -- folded / svg --------------------------------------------------------------------
-    def folded_stacks(self) -> Iterator[tuple[list[str], int]]:
-        """Stacks root first, with the process name as the root frame, and counts."""
-        merged: Counter[tuple[str, ...]] = Counter()
-        for s in self.samples:
-            root = str(s.labels.get("process_name", "")) or "[unknown]"
-            names = [root] + [folded_name(f) for f in reversed(s.frames)]
-            merged[tuple(names)] += s.count
-        for names in sorted(merged):
-            yield list(names), merged[names]
+    def to_pprof(self) -> Profile:
+        """The one pprof profile (a ``pprof_encoder`` profile) every format renders from."""
+        if self._pprof is None:
+            self._pprof = build_pprof(
+                self.samples, freq=self.freq, start_time=self.start_time, duration=self.duration
+            )
+        return self._pprof
+
+    def to_otlp(
+        self,
+        resource_attributes: dict[str, str | int] | None = None,
+        service_name: str | None = None,
+    ) -> bytes:
+        """An OTLP ``ExportProfilesServiceRequest`` (one resource per process)."""
+        return build_otlp(self.to_pprof(), resource_attributes or {}, service_name)
 
     def folded(self) -> str:
-        """Brendan Gregg's folded format: ``root;...;leaf COUNT`` per line."""
-        return "".join(f"{';'.join(n)} {c}\n" for n, c in self.folded_stacks())
+        """Folded stacks (``process;root;...;leaf COUNT``), kernel frames marked ``_[k]``."""
+        return format_folded(
+            self.to_pprof(), COUNT_INDEX, root_label="process_name", kernel_suffix=KERNEL_SUFFIX
+        )
 
     def svg(self, title: str = "CPU profile") -> str:
         """A self-contained SVG flame graph."""
-        return render_flamegraph(self.folded_stacks(), title=title)
-
-    # -- pprof / otlp --------------------------------------------------------------------
-    def to_pprof(self):
-        """Build the pprof profile (a ``pprof_encoder`` profile object)."""
-        from .pprof import build_pprof
-
-        return build_pprof(self)
-
-    def to_otlp(self, resource_attributes: dict[str, str | int] | None = None) -> bytes:
-        """Encode an OTLP ``ExportProfilesServiceRequest`` (one resource per process)."""
-        from .pprof import build_otlp
-
-        return build_otlp(self, resource_attributes or {})
+        stacks = folded_stacks(
+            self.to_pprof(), COUNT_INDEX, root_label="process_name", kernel_suffix=KERNEL_SUFFIX
+        )
+        return render_flamegraph(sorted(stacks.items()), title=title)
 
     def encode(self, fmt: str) -> bytes:
         """The profile's bytes in ``fmt`` (pprof is gzipped, as on disk)."""
-        if fmt == "pprof":
-            return gzip.compress(self.to_pprof().encode(), mtime=0)
-        if fmt == "folded":
-            return self.folded().encode()
-        if fmt == "otlp":
-            return self.to_otlp()
-        if fmt == "svg":
-            return self.svg().encode()
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        return render(self, fmt)
 
     def write(self, path: str, fmt: str | None = None) -> str:
-        """Write the profile to ``path`` (format guessed from the name when not given)."""
-        fmt = fmt or guess_format(path)
-        data = self.encode(fmt)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        """Write the profile to ``path`` (format from the name when not given), atomically."""
+        fmt = fmt or format_for_path(path)
+        with AtomicFile(path) as out:
+            out.commit(self.encode(fmt))
         return fmt
 
-    # -- summary -------------------------------------------------------------------------
     def top(self, n: int = 10) -> list[tuple[str, int, int]]:
         """The ``n`` functions with most flat samples: (name, flat, cumulative)."""
-        flat: Counter[str] = Counter()
-        cum: Counter[str] = Counter()
-        for s in self.samples:
-            if s.frames:
-                flat[s.frames[0].function] += s.count
-            for name in {f.function for f in s.frames}:
-                cum[name] += s.count
-        ranked = sorted(flat.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-        return [(name, count, cum[name]) for name, count in ranked]
+        rows, _ = top_rows(self.to_pprof(), COUNT_INDEX)
+        return [(r.name, r.flat, r.cum) for r in rows if r.flat][:n]
 
     def top_table(self, n: int = 10) -> str:
         """A table like ``go tool pprof -top``: flat, flat%, cum, cum%, name."""
@@ -111,15 +98,3 @@ class CollectedProfile:
         for name, f, c in self.top(n):
             lines.append(f"{f:>8} {100 * f / total:6.2f}% {c:>8} {100 * c / total:6.2f}%  {name}")
         return "\n".join(lines)
-
-
-def guess_format(path: str) -> str:
-    """The output format a file name asks for (pprof by default)."""
-    name = path.lower()
-    if name.endswith((".folded", ".txt", ".collapsed")):
-        return "folded"
-    if name.endswith(".svg"):
-        return "svg"
-    if "otlp" in name or name.endswith((".otlp", ".binpb")):
-        return "otlp"
-    return "pprof"

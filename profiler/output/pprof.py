@@ -1,52 +1,95 @@
-"""Collected profile -> pprof (and OTLP) through :mod:`pprof_encoder`.
+"""Symbolized samples -> the one pprof profile every output renders from; its OTLP form.
 
 Sample types: ``samples/count`` and ``cpu/nanoseconds`` (count × period), period type
 ``cpu/nanoseconds``, the period set from the sampling frequency. Labels: pid, tid, thread and
-process names, container id and cgroup where known.
+process names, executable, container id and cgroup where known. Each frame's
+:class:`~profiler.frames.model.Module` becomes one pprof ``Mapping`` (interned once); kernel
+frames share the ``[kernel.kallsyms]`` mapping.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from pprof_encoder.builder import Frame as PFrame
 from pprof_encoder.builder import ProfileBuilder
+from pprof_encoder.profile import Label, Profile, Sample
 from pprof_encoder.profile import Mapping as PMapping
+from pprof_encoder.split import label_value, split
 
 from .. import __version__
-from ..frames.model import KERNEL, Frame, SymbolizedSample
+from ..frames.model import KERNEL, KERNEL_MODULE, Frame, Module, SymbolizedSample
 
-if TYPE_CHECKING:
-    from .collected import CollectedProfile
-
-KERNEL_MAPPING = PMapping(filename="[kernel.kallsyms]", has_functions=True)
+SAMPLE_TYPES = [("samples", "count"), ("cpu", "nanoseconds")]
+COUNT_INDEX = 0  # the sample type that counts samples
 
 
-def _pframe(frame: Frame, mappings: dict[tuple, PMapping]) -> PFrame:
-    if frame.kind == KERNEL:
-        mapping = KERNEL_MAPPING
-    elif frame.module:
-        key = (
-            frame.mapping_start,
-            frame.mapping_limit,
-            frame.mapping_offset,
-            frame.module,
-            frame.build_id,
+def build_pprof(
+    samples: Iterable[SymbolizedSample],
+    *,
+    freq: int,
+    start_time: float,
+    duration: float,
+    comments: Iterable[str] = (),
+) -> Profile:
+    """The pprof profile of ``samples`` (taken at ``freq`` Hz from ``start_time``)."""
+    period = round(1e9 / freq) if freq else 0
+    builder = ProfileBuilder(
+        sample_types=SAMPLE_TYPES,
+        period_type=("cpu", "nanoseconds"),
+        period=period,
+        time_nanos=int(start_time * 1e9),
+        duration_nanos=int(duration * 1e9),
+        comments=[f"pureprof: cpu-clock sampling at {freq} Hz", *comments],
+        default_sample_type="cpu",
+    )
+    samples = list(samples)
+    # Every kernel frame (modules too) goes in one mapping, as perf names it, with the kernel's
+    # build id: the one the core kernel's frames carry.
+    kernel_build_id = next(
+        (
+            f.module.build_id
+            for s in samples
+            for f in s.frames
+            if f.kind == KERNEL and f.module is not None and f.module.build_id
+        ),
+        "",
+    )
+    kernel = PMapping(filename=KERNEL_MODULE.path, build_id=kernel_build_id, has_functions=True)
+    mappings: dict[int, PMapping] = {}  # id(Module) -> its pprof mapping
+    frame_cache: dict[Frame, PFrame] = {}
+    for sample in samples:
+        frames = []
+        for f in sample.frames:
+            pf = frame_cache.get(f)
+            if pf is None:
+                mapping = kernel if f.kind == KERNEL else _pmapping(f.module, mappings)
+                pf = frame_cache[f] = _pframe(f, mapping)
+            frames.append(pf)
+        labels = {k: v for k, v in sample.labels.items() if v != ""}
+        builder.add_sample(frames, [sample.count, sample.count * period], labels)
+    return builder.build()
+
+
+def _pmapping(module: Module | None, mappings: dict[int, PMapping]) -> PMapping | None:
+    if module is None:
+        return None
+    mapping = mappings.get(id(module))
+    if mapping is None:
+        mapping = mappings[id(module)] = PMapping(
+            start=module.start,
+            limit=module.limit,
+            offset=module.offset,
+            filename=module.path,
+            build_id=module.build_id,
+            has_functions=True,
         )
-        mapping = mappings.get(key)
-        if mapping is None:
-            mapping = mappings[key] = PMapping(
-                start=frame.mapping_start,
-                limit=frame.mapping_limit,
-                offset=frame.mapping_offset,
-                filename=frame.module,
-                build_id=frame.build_id,
-                has_functions=True,
-            )
-    else:
-        mapping = None
+    return mapping
+
+
+def _pframe(frame: Frame, mapping: PMapping | None) -> PFrame:
     name = frame.function + (
         " [async]" if frame.is_async and "[async]" not in frame.function else ""
     )
@@ -60,47 +103,16 @@ def _pframe(frame: Frame, mappings: dict[tuple, PMapping]) -> PFrame:
     )
 
 
-def build_pprof(
-    profile: CollectedProfile,
-    samples: list[SymbolizedSample] | None = None,
-    labels_of: Callable[[SymbolizedSample], dict] | None = None,
-):
-    """A :class:`pprof_encoder.profile.Profile` of ``profile`` (or of some of its samples)."""
-    period = profile.period_ns
-    builder = ProfileBuilder(
-        sample_types=[("samples", "count"), ("cpu", "nanoseconds")],
-        period_type=("cpu", "nanoseconds"),
-        period=period,
-        time_nanos=int(profile.start_time * 1e9),
-        duration_nanos=int(profile.duration * 1e9),
-        comments=[f"pureprof: cpu-clock sampling at {profile.freq} Hz"],
-        default_sample_type="cpu",
-    )
-    mappings: dict[tuple, PMapping] = {}
-    frame_cache: dict[Frame, PFrame] = {}
-    for sample in profile.samples if samples is None else samples:
-        frames = []
-        for f in sample.frames:
-            pf = frame_cache.get(f)
-            if pf is None:
-                pf = frame_cache[f] = _pframe(f, mappings)
-            frames.append(pf)
-        labels = labels_of(sample) if labels_of else sample.labels
-        labels = {k: v for k, v in labels.items() if v != ""}
-        builder.add_sample(frames, [sample.count, sample.count * period], labels)
-    return builder.build()
+# -- OTLP ----------------------------------------------------------------------------------
 
 
-def _otlp_sample_attributes(sample: SymbolizedSample) -> dict[str, str | int]:
-    """Sample-level attributes with OpenTelemetry semantic-convention names."""
-    return {
-        "thread.name": sample.labels.get("thread_name", ""),
-        "thread.id": sample.labels.get("tid", 0),
-    }
+def sample_labels(sample: Sample) -> dict[str, str | int]:
+    """A pprof sample's labels as a dict (numbers as ints)."""
+    return {lb.key: (lb.num if lb.is_num else lb.str) for lb in sample.labels}
 
 
 def process_resource(
-    labels: dict, base: dict[str, str | int], service_name: str | None
+    labels: Mapping[str, str | int], base: Mapping[str, str | int], service_name: str | None
 ) -> dict[str, str | int]:
     """Resource attributes of one process (semantic conventions), on top of ``base``."""
     attrs: dict[str, str | int] = dict(base)
@@ -122,32 +134,46 @@ def process_resource(
     return attrs
 
 
+def _otlp_sample(sample: Sample) -> Sample:
+    """The sample with OpenTelemetry semantic-convention attributes (the thread's)."""
+    labels = sample_labels(sample)
+    thread = [Label("thread.name", str(labels["thread_name"]))] if labels.get("thread_name") else []
+    tid = label_value(sample, "tid")
+    thread.append(Label("thread.id", num=int(tid or 0), is_num=True))
+    return replace(sample, labels=tuple(thread))
+
+
 def otlp_resources(
-    profile: CollectedProfile, base: dict[str, str | int], service_name: str | None = None
+    profile: Profile, base: Mapping[str, str | int], service_name: str | None = None
 ) -> list:
-    """One OTLP resource per process, each with its profile (samples grouped by pid)."""
+    """One OTLP resource per process (the profile split by its ``pid`` label)."""
     from pprof_encoder.otlp import ResourceProfiles
 
-    by_pid: dict[int, list[SymbolizedSample]] = {}
-    for sample in profile.samples:
-        by_pid.setdefault(int(sample.labels.get("pid", 0)), []).append(sample)
+    parts = split(profile, lambda s: int(label_value(s, "pid") or 0))
     resources = []
-    for pid in sorted(by_pid):
-        samples = by_pid[pid]
-        attrs = process_resource(samples[0].labels, base, service_name)
-        pprof = build_pprof(profile, samples, _otlp_sample_attributes)
+    for pid in sorted(parts):
+        part = parts[pid]
+        attrs = process_resource(sample_labels(part.samples[0]), base, service_name)
+        part.samples = [_otlp_sample(s) for s in part.samples]
         resources.append(
-            ResourceProfiles(attrs, [pprof], scope_name="pureprof", scope_version=__version__)
+            ResourceProfiles(attrs, [part], scope_name="pureprof", scope_version=__version__)
         )
     return resources
 
 
 def build_otlp(
-    profile: CollectedProfile,
-    resource_attributes: dict[str, str | int],
-    service_name: str | None = None,
+    profile: Profile, resource_attributes: Mapping[str, str | int], service_name: str | None = None
 ) -> bytes:
     """An OTLP ``ExportProfilesServiceRequest`` of ``profile``: one resource per process."""
     from pprof_encoder.otlp import encode_request
 
     return encode_request(otlp_resources(profile, resource_attributes, service_name))
+
+
+def split_by_service(profile: Profile, service_name: str | None) -> dict[str, Profile]:
+    """The profile split by ``service.name`` (as :func:`process_resource` infers it)."""
+    parts = split(
+        profile,
+        lambda s: str(process_resource(sample_labels(s), {}, service_name)["service.name"]),
+    )
+    return {str(k): v for k, v in parts.items()}

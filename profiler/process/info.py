@@ -29,6 +29,8 @@ class ProcessInfo:
     cgroup: str = ""  # the cgroup v2 path (or the first v1 path)
     container_id: str = ""
     pod_uid: str = ""
+    uid: int = -1  # the real uid (perf maps must belong to it or to root)
+    namespace_pid: int = 0  # its pid inside its own PID namespace (NSpid), 0 if unknown
 
 
 def container_id_from_cgroup(path: str) -> str:
@@ -74,6 +76,7 @@ def read_process_info(pid: int, proc: str = "/proc") -> ProcessInfo | None:
         exe = ""
     cmdline = tuple(a for a in _read(f"{proc}/{pid}/cmdline").split("\0") if a)
     cgroup = cgroup_of(pid, proc)
+    uid, nspid = _ids_from_status(_read(f"{proc}/{pid}/status"))
     return ProcessInfo(
         pid=pid,
         name=name,
@@ -82,34 +85,25 @@ def read_process_info(pid: int, proc: str = "/proc") -> ProcessInfo | None:
         cgroup=cgroup,
         container_id=container_id_from_cgroup(cgroup),
         pod_uid=pod_uid_from_cgroup(cgroup),
+        uid=uid,
+        namespace_pid=nspid,
     )
+
+
+def _ids_from_status(status: str) -> tuple[int, int]:
+    """The real uid and the innermost-namespace pid from the text of ``/proc/PID/status``."""
+    uid, nspid = -1, 0
+    for line in status.splitlines():
+        try:
+            if line.startswith("Uid:"):
+                uid = int(line.split()[1])
+            elif line.startswith("NSpid:"):
+                nspid = int(line.split()[-1])
+        except (ValueError, IndexError):
+            continue
+    return uid, nspid
 
 
 def thread_name(pid: int, tid: int, proc: str = "/proc") -> str:
     """The name of thread ``tid`` of ``pid`` ("" when it is gone)."""
     return _read(f"{proc}/{pid}/task/{tid}/comm").rstrip("\n")
-
-
-class ProcessInfoCache:
-    """Process identities by pid, read on first sight and kept after the process exits."""
-
-    def __init__(self, proc: str = "/proc") -> None:
-        self._proc = proc
-        self._infos: dict[int, ProcessInfo | None] = {}
-
-    def remember(self, pid: int) -> ProcessInfo | None:
-        """Read (or re-read, e.g. after exec) ``pid``'s identity now."""
-        info = read_process_info(pid, self._proc)
-        if info is not None or pid not in self._infos:
-            self._infos[pid] = info
-        return self._infos[pid]
-
-    def get(self, pid: int) -> ProcessInfo | None:
-        """The identity of ``pid``, read on first call and cached."""
-        if pid in self._infos:
-            return self._infos[pid]
-        return self.remember(pid)
-
-    def forget(self, pid: int) -> None:
-        """Drop what is kept of ``pid`` (after its samples were written)."""
-        self._infos.pop(pid, None)

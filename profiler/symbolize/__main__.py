@@ -23,7 +23,7 @@ def format_frame(frame: Frame) -> str:
     parts = [f"0x{frame.address:x}", frame.function]
     if frame.file:
         parts.append(f"{frame.file}:{frame.line}")
-    parts.append(frame.module)
+    parts.append(frame.module_path)
     if frame.inlined:
         parts.append("(inlined)")
     return " ".join(parts)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ..elf.file import AddressSpace, ElfFile, NotElfError
 from ..elf.symbols import SymbolTable
+from ..process.files import FileSource
 from .debug_files import DebugFileFinder
 from .go_pclntab import go_symbol_table
 from .mini_debuginfo import mini_debuginfo_symbols
@@ -23,7 +24,8 @@ from .stats import SymbolizerStats
 SourceLines = tuple[tuple[str, str, int, bool], ...]
 
 MAX_CACHED_ADDRESSES = 1 << 16  # per binary; the cache is cleared when it grows past this
-MAX_PATHS = 8  # places remembered to read a binary from, until its symbols are loaded
+MAX_SOURCES = 8  # places remembered to read a binary from, until its symbols are loaded
+MAX_ELF_SIZE = 4 << 30  # a mapped file larger than this is not read
 
 
 def _namer(table: SymbolTable | None) -> Callable[[int], str | None]:
@@ -51,47 +53,51 @@ class Binary:
     def __init__(
         self,
         elf: ElfFile,
-        paths: list[str],
+        sources: list[FileSource],
         *,
         finder: DebugFileFinder,
         demangle: Callable[[str], str],
         counters: SymbolizerStats,
         display_path: str = "",
-        root_prefix: str = "",
+        pid: int | None = None,
+        proc: str = "/proc",
         use_dwarf: bool = True,
     ) -> None:
-        """``elf``: the opened headers (not kept open); ``paths``: where to reopen it, in order."""
+        """``elf``: the opened headers (not kept open); ``sources``: where to reopen it, in
+        order (none: an in-memory image such as the vdso); ``pid``: the process whose root the
+        binary's own paths (debuglinks) are resolved in."""
         self.build_id = elf.build_id
         self.address_space = AddressSpace.of(elf)
         self.debuglink = elf.debuglink
         self.display_path = display_path or elf.name
-        self._paths = list(paths)
-        self._root_prefix = root_prefix
+        self._sources = list(sources)
+        self._pid = pid
+        self._proc = proc
         self._finder = finder
         self._demangle = demangle
         self._counters = counters
         self._use_dwarf = use_dwarf
-        self._image_elf = elf if not paths else None  # an in-memory image (vdso): no file to open
+        self._image_elf = elf if not sources else None  # an in-memory image (vdso): no file
         self._has_symtab = elf.has_symtab()
         self._has_debug_info = elf.has_debug_info()
         self._loaded = False
         self.symbols: SymbolTable | None = None
-        self.debug_file: str | None = None
+        self.debug_file: FileSource | None = None
         self.dwarf: object | None = None
         self._plt: PltTable | None = None
-        self._dwarf_path: str | None = None  # DWARF to open on the first lookup
+        self._dwarf_source: FileSource | None = None  # DWARF to open on the first lookup
         self.symbol_source = ""
         self._cache: dict[int, SourceLines] = {}
 
-    def add_paths(self, paths: list[str]) -> None:
+    def add_sources(self, sources: list[FileSource]) -> None:
         """More places to read this binary from (another process maps the same build id).
 
         Newest first: the process that just mapped it is the likeliest to still be alive.
         """
         if self._loaded:
             return
-        fresh = [p for p in paths if p not in self._paths]
-        self._paths = (fresh + self._paths)[:MAX_PATHS]
+        fresh = [src for src in sources if src not in self._sources]
+        self._sources = (fresh + self._sources)[:MAX_SOURCES]
 
     @property
     def loaded(self) -> bool:
@@ -112,13 +118,14 @@ class Binary:
             return
         self._loaded = True
         dynsym: SymbolTable | None = None
-        binary_path = None
+        opened: FileSource | None = None
+        identity: tuple[int, int] | None = None
         if self._image_elf is not None:
             self.symbols = SymbolTable.from_elf(self._image_elf)
             self.symbol_source = "image " + (self.symbols.source if self.symbols else "")
             self._image_elf = None
         else:
-            binary_path, table = self._load_from_file()
+            opened, identity, table = self._load_from_file()
             if table is not None and table.source in (".symtab", ".gopclntab", ".gnu_debugdata"):
                 self.symbols, self.symbol_source = table, table.source
             else:
@@ -129,14 +136,16 @@ class Binary:
                 self.display_path,
                 self.build_id,
                 self.debuglink,
-                self._root_prefix,
-                opened_path=binary_path,
+                pid=self._pid,
+                proc=self._proc,
+                binary_identity=identity,
             )
         debug_has_dwarf = False
         if self.debug_file is not None:
             self._counters.debug_files += 1
             try:
-                with ElfFile.open(self.debug_file) as debug:
+                fd = self.debug_file.open(MAX_ELF_SIZE)
+                with ElfFile.from_fd(fd, self.debug_file.label) as debug:
                     debug_has_dwarf = debug.has_debug_info()
                     if self.symbols is None:
                         self.symbols = SymbolTable.from_elf(debug, allow_dynsym=False)
@@ -151,15 +160,22 @@ class Binary:
         # binary a process maps, but samples hit few of them, and a DWARF index is costly.
         if self._use_dwarf:
             if debug_has_dwarf:
-                self._dwarf_path = self.debug_file
-            elif self._has_debug_info and binary_path:
-                self._dwarf_path = self._stable_path(binary_path)
+                self._dwarf_source = self.debug_file
+            elif self._has_debug_info and opened is not None:
+                self._dwarf_source = opened
 
-    def _load_from_file(self) -> tuple[str | None, SymbolTable | None]:
-        """Open the first readable path whose build id matches; read its symbol table."""
-        for path in self._paths:
+    def _load_from_file(
+        self,
+    ) -> tuple[FileSource | None, tuple[int, int] | None, SymbolTable | None]:
+        """Open the first readable source whose build id matches; read its symbol table."""
+        for source in self._sources:
             try:
-                with ElfFile.open(path) as elf:
+                fd = source.open(MAX_ELF_SIZE)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                with ElfFile.from_fd(fd, source.label) as elf:
                     if self.build_id and elf.build_id != self.build_id:
                         continue  # replaced on disk since the process mapped it
                     table = SymbolTable.from_elf(elf)
@@ -172,27 +188,28 @@ class Binary:
                             parts = [mini] if table is None else [table, mini]
                             table = SymbolTable.merged(parts, ".gnu_debugdata")
                     self._plt = plt_table(elf, _namer(table))
-                    return path, table
+                    return source, (st.st_dev, st.st_ino), table
             except (OSError, NotElfError):
                 continue
         self._counters.unreadable += 1
-        return None, None
-
-    def _stable_path(self, opened: str) -> str:
-        """The plain path if it is the file we opened (it outlives ``/proc/PID/root/...``)."""
-        try:
-            a, b = os.stat(opened), os.stat(self.display_path)
-        except OSError:
-            return opened
-        return self.display_path if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) else opened
+        return None, None, None
 
     def _load_dwarf(self) -> None:
-        path, self._dwarf_path = self._dwarf_path, None
-        dwarf_info = _dwarf_class() if path else None
-        if dwarf_info is None:
+        source, self._dwarf_source = self._dwarf_source, None
+        dwarf_info = _dwarf_class() if source is not None else None
+        if dwarf_info is None or source is None:
             return
         try:
-            self.dwarf = dwarf_info.for_elf(path)
+            fd = source.open(MAX_ELF_SIZE)
+        except OSError:
+            self._counters.dwarf_errors += 1
+            return
+        try:
+            from elftools.elf.elffile import ELFFile
+
+            with os.fdopen(fd, "rb") as stream:
+                # pyelftools copies the DWARF sections into memory: the file closes at once.
+                self.dwarf = dwarf_info.for_elf(ELFFile(stream))
         except Exception:  # a DWARF we cannot parse must not stop symbolization by symbols
             self._counters.dwarf_errors += 1
             self.dwarf = None
@@ -206,7 +223,7 @@ class Binary:
             return cached
         if not self._loaded:
             self.load()
-        if self._dwarf_path is not None:
+        if self._dwarf_source is not None:
             self._load_dwarf()
         result = self._symbolize(vaddr)
         if len(self._cache) >= MAX_CACHED_ADDRESSES:

@@ -14,9 +14,7 @@ MAX_SYMBOL_DISTANCE = 1 << 20
 
 # "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
 # __pfx_ symbols only name the padding before a function (call-thunk alignment): skipped here.
-_TEXT_LINE = re.compile(
-    rb"^([0-9a-fA-F]+) [tTwW] (?!__pfx_)(\S+)(?:\t\[([^\]]+)\])?[ \t]*$", re.M
-)
+_TEXT_LINE = re.compile(rb"^([0-9a-fA-F]+) [tTwW] (?!__pfx_)(\S+)(?:\t\[([^\]]+)\])?[ \t]*$", re.M)
 _ANY_TEXT_LINE = re.compile(rb"^[0-9a-fA-F]+ [tTwW] ", re.M)
 
 

@@ -10,6 +10,11 @@ import bisect
 import os
 from array import array
 
+from ..process.files import FileSource, HostFile, RootedFile, read_capped
+from ..process.info import ProcessInfo
+
+MAX_PERF_MAP = 64 << 20  # bytes of a perf map read at most
+
 
 class PerfMap:
     """The entries of one perf map, sorted; ``lookup(addr)`` gives ``(name, start)`` or ``None``."""
@@ -42,13 +47,6 @@ class PerfMap:
                 continue
         return cls(entries, identity)
 
-    @classmethod
-    def load(cls, path: str) -> PerfMap:
-        """Read ``path``; raises ``OSError`` if it cannot be read."""
-        with open(path, encoding="utf-8", errors="replace") as f:
-            st = os.fstat(f.fileno())
-            return cls.parse(f.read(), identity=(st.st_ino, st.st_size, st.st_mtime_ns))
-
     def lookup(self, address: int) -> tuple[str, int] | None:
         """The ``(name, start)`` of the entry containing ``address``, or ``None``."""
         i = bisect.bisect_right(self._starts, address) - 1
@@ -57,15 +55,46 @@ class PerfMap:
         return self._names[i], self._starts[i]
 
 
-def perf_map_paths(pid: int, namespace_pid: int | None = None, proc: str = "/proc") -> list[str]:
+def perf_map_sources(pid: int, namespace_pid: int = 0, proc: str = "/proc") -> list[FileSource]:
     """Where the perf map of ``pid`` may be, most specific first.
 
     A process in a PID namespace names the file after its own pid (``NSpid``), inside its own
-    ``/tmp``; we reach it through ``/proc/PID/root``.
+    ``/tmp``: it is resolved inside the process's root (never out of it).
     """
     inner = namespace_pid or pid
-    paths = [f"{proc}/{pid}/root/tmp/perf-{inner}.map"]
+    sources: list[FileSource] = [RootedFile(pid, f"/tmp/perf-{inner}.map", proc)]
     if inner != pid:
-        paths.append(f"{proc}/{pid}/root/tmp/perf-{pid}.map")
-    paths.append(f"/tmp/perf-{pid}.map")
-    return paths
+        sources.append(RootedFile(pid, f"/tmp/perf-{pid}.map", proc))
+    sources.append(HostFile(f"/tmp/perf-{pid}.map"))
+    return sources
+
+
+def load_perf_map(
+    pid: int, info: ProcessInfo | None, previous: PerfMap | None = None, proc: str = "/proc"
+) -> PerfMap | None:
+    """The perf map of ``pid`` if it has one we may read, else ``previous``.
+
+    perf's rule: only a regular file owned by the process's user or by root is read (another
+    user could otherwise feed frame names to a process's profile), at most ``MAX_PERF_MAP``
+    bytes. ``previous`` is returned as it is when the file has not changed.
+    """
+    owners = {0} if info is None or info.uid < 0 else {0, info.uid}
+    for source in perf_map_sources(pid, info.namespace_pid if info else 0, proc):
+        try:
+            fd = source.open(MAX_PERF_MAP)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if st.st_uid not in owners:
+                continue
+            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if previous is not None and previous.identity == identity:
+                return previous
+            text = read_capped(fd, MAX_PERF_MAP).decode("utf-8", "replace")
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        return PerfMap.parse(text, identity=identity)
+    return previous

@@ -7,7 +7,6 @@
 from .arch import AARCH64, X86_64, Arch, host_arch
 from .cache import TableCache
 from .lazy_table import LazyUnwindTable
-from .mappings import Mapping, ProcessMappings, parse_maps
 from .table import UnwindTable, build_table, build_table_for_file
 from .unwinder import CLEAN_ENDS, Unwinder, UnwindResult, unwind
 
@@ -17,8 +16,6 @@ __all__ = [
     "X86_64",
     "Arch",
     "LazyUnwindTable",
-    "Mapping",
-    "ProcessMappings",
     "TableCache",
     "UnwindResult",
     "UnwindTable",
@@ -26,6 +23,5 @@ __all__ = [
     "build_table",
     "build_table_for_file",
     "host_arch",
-    "parse_maps",
     "unwind",
 ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from ..process.files import FileSource, HostFile
 from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
 from .lazy_table import LazyUnwindTable
 from .table import UnwindTable, build_table
 
 VDSO = "[vdso]"
+MAX_ELF_SIZE = 4 << 30  # a mapped file larger than this is not read
 
 
 Table = UnwindTable | LazyUnwindTable
@@ -38,26 +40,36 @@ class TableCache:
         self.hits = 0
 
     def table_for_file(self, path: str) -> Table | None:
-        """The table of the ELF file at ``path``, or None if it cannot be read as ELF."""
+        """The table of the ELF file at ``path`` (a trusted path of ours), or None."""
+        return self.table_for_source(HostFile(path))
+
+    def table_for_source(self, source: FileSource) -> Table | None:
+        """The table of the ELF file ``source`` opens (see :mod:`profiler.process.files`), or
+        None if it cannot be read as ELF."""
         try:
-            st = os.stat(path)
+            fd = source.open(MAX_ELF_SIZE)
         except OSError:
             return None
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if key in self._by_file:
-            build_id = self._by_file[key]
-            if build_id is None:
-                return None
-            table = self._by_build_id.get(build_id)
-            if table is not None:
-                self._by_build_id.move_to_end(build_id)
-                self.hits += 1
-                return table
         try:
-            info = read_elf_unwind_info(path)
-        except Exception:  # any file pyelftools cannot read (not ELF, truncated): no table
-            self._by_file[key] = None
-            return None
+            st = os.fstat(fd)
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if key in self._by_file:
+                build_id = self._by_file[key]
+                if build_id is None:
+                    return None
+                table = self._by_build_id.get(build_id)
+                if table is not None:
+                    self._by_build_id.move_to_end(build_id)
+                    self.hits += 1
+                    return table
+            try:
+                # Our own fd, reopened through /proc/self/fd: the very file we checked.
+                info = read_elf_unwind_info(f"/proc/self/fd/{fd}")
+            except Exception:  # any file pyelftools cannot read (not ELF, truncated): no table
+                self._by_file[key] = None
+                return None
+        finally:
+            os.close(fd)
         self._by_file[key] = info.build_id
         table = self._by_build_id.get(info.build_id)
         if table is None:

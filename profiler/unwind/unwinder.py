@@ -14,15 +14,15 @@ a return address or frame pointer of 0), and ``reason`` says why it stopped eith
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..process.files import FileSource
+from ..process.maps import Mapping
 from .arch import Arch, host_arch
 from .cache import VDSO, Table, TableCache
 from .cfi import CFA_DEREF, CFA_PLT, CFA_REG, R_AT_REG, R_OFFSET, R_SAME, R_UNDEFINED, R_VAL_OFFSET
 from .elf_binary import vaddr_bias
-from .mappings import Mapping
 from .table import CFA_NONE, NO_INFO, REG_SP, Row
 
 # Why a walk stopped. The first three are clean ends of the stack.
@@ -43,13 +43,18 @@ _MISSING = object()
 
 
 class MappingsLike(Protocol):
-    """What :func:`unwind` needs from a process's mappings (see :class:`ProcessMappings`)."""
+    """What :func:`unwind` needs from a process's mappings (a
+    :class:`~profiler.process.maps.ProcessMaps`)."""
 
     def find(self, addr: int) -> Mapping | None:
-        """The mapping containing ``addr``."""
+        """The executable mapping containing ``addr``."""
 
-    def file_path(self, mapping: Mapping) -> str:
-        """The path to open for a file mapping."""
+    def source(self, mapping: Mapping) -> FileSource:
+        """Where the file behind ``mapping`` opens from."""
+
+    @property
+    def derived(self) -> dict:
+        """Per-snapshot memos (the unwinder keeps its own under ``"unwind"``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +88,9 @@ def _regs_tuple(regs: dict | tuple | list) -> tuple[int, int, int, int]:
 class Unwinder:
     """Unwinds copied user stacks; owns the table cache and per-mapping memos.
 
-    One instance serves all processes: tables are shared by build id. Use
-    :meth:`forget` when a process exits to drop its mapping memo.
+    One instance serves all processes: tables are shared by build id. What it memoizes per
+    process (mapping -> table and bias, pc -> row) lives in the snapshot's ``derived`` dict, so it
+    goes when the snapshot does.
     """
 
     def __init__(
@@ -93,26 +99,13 @@ class Unwinder:
         arch: Arch | None = None,
         max_frames: int = 256,
         max_memo: int = 65536,
-        max_processes: int = 1024,
     ) -> None:
         self.cache = cache if cache is not None else TableCache()
         self.arch = arch if arch is not None else host_arch()
         self.max_frames = max_frames
         self.max_memo = max_memo
-        # id(mappings object) -> (the object, {mapping start: (table, bias)}, {pc: row}). The
-        # object is held so its id stays unique while memoized. The pc -> row memo is the hot
-        # path: a profile revisits the same few thousand pcs, and one dict lookup replaces the
-        # mapping search, the address translation and the table's binary search.
-        # At most max_processes processes are memoized (least recently unwound dropped first), so
-        # an agent that never calls forget() stays bounded.
-        self._resolved: OrderedDict[int, tuple[object, dict, dict[int, Row | None]]] = OrderedDict()
-        self.max_processes = max_processes
         self.frames = 0
         self.samples = 0
-
-    def forget(self, mappings: object) -> None:
-        """Drop the memo of a process's mappings (call when the process exits)."""
-        self._resolved.pop(id(mappings), None)
 
     def _resolve(
         self, memo: dict[int, tuple[Table | None, int]], mappings: MappingsLike, m: Mapping
@@ -124,8 +117,8 @@ class Unwinder:
         bias = 0
         if m.path == VDSO:
             table = self.cache.vdso_table()
-        elif m.path.startswith("/") and not m.path.endswith(" (deleted)"):
-            table = self.cache.table_for_file(mappings.file_path(m))
+        elif m.is_file:
+            table = self.cache.table_for_source(mappings.source(m))
         if table is not None:
             b = vaddr_bias(table.segments, m.start, m.offset, "x" in m.perms)
             if b is None:
@@ -154,16 +147,13 @@ class Unwinder:
         mappings (runtime address -> file). Returns runtime return addresses, leaf first.
         """
         pc, sp, fp, lr = _regs_tuple(regs)
-        key = id(mappings)
-        held = self._resolved.get(key)
-        if held is None or held[0] is not mappings:
-            held = (mappings, {}, {})
-            self._resolved[key] = held
-            while len(self._resolved) > self.max_processes:
-                self._resolved.popitem(last=False)
-        elif len(self._resolved) > 1:
-            self._resolved.move_to_end(key)
-        pc_rows = held[2]
+        # ({mapping start: (table, bias)}, {pc: row}): the pc -> row memo is the hot path: a
+        # profile revisits the same few thousand pcs, and one dict lookup replaces the mapping
+        # search, the address translation and the table's binary search.
+        held = mappings.derived.get("unwind")
+        if held is None:
+            held = mappings.derived["unwind"] = ({}, {})
+        pc_rows = held[1]
         base = sp
         limit = len(stack) - 8
         addrs = [pc]
@@ -176,7 +166,7 @@ class Unwinder:
             lookup_pc = pc - adjust
             row = pc_rows.get(lookup_pc, _MISSING)
             if row is _MISSING:
-                row = self._row_for(lookup_pc, mappings, held[1])
+                row = self._row_for(lookup_pc, mappings, held[0])
                 if len(pc_rows) >= self.max_memo:
                     pc_rows.clear()
                 pc_rows[lookup_pc] = row

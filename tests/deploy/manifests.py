@@ -53,8 +53,10 @@ def env_names(container: dict) -> list[str]:
 def agent_reads_env(name: str) -> bool:
     """Whether ``python -m profiler agent`` reads environment variable ``name``."""
     import profiler.agent.agent
+    import profiler.cli.agent_command
 
-    return f'"{name}"' in inspect.getsource(profiler.agent.agent)
+    modules = (profiler.cli.agent_command, profiler.agent.agent)
+    return any(f'"{name}"' in inspect.getsource(m) for m in modules)
 
 
 def check_agent_container(ds: dict) -> None:

@@ -84,7 +84,7 @@ def test_rendered_values_reach_the_agent():
     assert env["OTLP_PROTOCOL"] == values["exporter"]["protocol"]
     assert env["OTLP_COMPRESSION"] == values["exporter"]["compression"]
     assert "OTLP_HEADERS" not in env  # empty headers are left out
-    from profiler.agent.agent import build_parser
+    from profiler.cli.agent_command import build_parser
 
     parsed = build_parser().parse_args(container["args"])
     assert (parsed.stack_map_size, parsed.max_stack_depth) == (

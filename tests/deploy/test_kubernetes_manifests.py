@@ -77,7 +77,7 @@ def test_configmap_keys_are_agent_settings():
 
 
 def test_container_args_parse_as_agent_flags():
-    from profiler.agent.agent import build_parser
+    from profiler.cli.agent_command import build_parser
 
     args = agent_container(daemonset_of(documents()))["args"]
     parsed = build_parser().parse_args(args)

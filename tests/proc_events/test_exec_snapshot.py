@@ -14,8 +14,8 @@ import pytest
 
 from profiler.process.events.deferred import DeferredSnapshots
 from profiler.process.events.watcher import ExecEvent, ExitEvent, ProcessEvents
+from profiler.process.maps import ProcessMaps
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.process import ProcessSnapshot
 from tests.support import require_tool
 
 pytestmark = pytest.mark.bpf
@@ -54,7 +54,7 @@ def test_deferred_exec_snapshot_has_executable_and_libc_and_outlives_the_process
     short_lived, no_fd_leak, load_symbols
 ):
     sym = Symbolizer()
-    snapshots: dict[int, ProcessSnapshot] = {}
+    snapshots: dict[int, ProcessMaps] = {}
     snapshotted = threading.Event()
 
     def snapshot(pids: list[int]) -> None:
@@ -62,7 +62,7 @@ def test_deferred_exec_snapshot_has_executable_and_libc_and_outlives_the_process
             try:
                 if os.readlink(f"/proc/{pid}/exe") != short_lived:
                     continue
-                snapshots[pid] = ProcessSnapshot.take(pid)
+                snapshots[pid] = ProcessMaps.read(pid)
             except OSError:
                 continue  # exited before its turn
             assert sym.snapshot(pid, load_symbols=load_symbols)
@@ -96,5 +96,5 @@ def test_deferred_exec_snapshot_has_executable_and_libc_and_outlives_the_process
     assert not os.path.exists(f"/proc/{child.pid}")
     assert sym.user_frames(child.pid, marker)[-1].function == "marker_function"
     libc_frame = sym.user_frames(child.pid, libc_fn)[-1]
-    assert "nanosleep" in libc_frame.function and "libc" in libc_frame.module
+    assert "nanosleep" in libc_frame.function and "libc" in libc_frame.module_path
     sym.close()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from profiler.bpf.samples import RawSample
-from profiler.frames.model import KERNEL, Frame
-from profiler.frames.pipeline import Pipeline, folded_name
-from profiler.output.collected import CollectedProfile, guess_format
+from profiler.frames.model import KERNEL, KERNEL_MODULE, Frame, Module, SymbolizedSample
+from profiler.frames.pipeline import Pipeline
+from profiler.output.collected import CollectedProfile
+from profiler.output.formats import UnknownFormatError, format_for_path
 from profiler.process.info import (
     ProcessInfo,
     container_id_from_cgroup,
@@ -17,6 +20,7 @@ from profiler.process.info import (
 
 USER_SYMBOLS = {0x1000: "main", 0x2000: "run", 0x3000: "leaf"}
 KERNEL_SYMBOLS = {0xFFFF0000: "do_syscall_64", 0xFFFF1000: "sys_write"}
+APP = Module("/bin/app", build_id="ab12", start=0x1000, limit=0x9000)
 
 
 class RecordingSymbolizer:
@@ -31,11 +35,11 @@ class RecordingSymbolizer:
         return table[base] if base is not None and addr - base < 0x1000 else f"[unknown+{addr:#x}]"
 
     def user_frames(self, pid: int, addr: int) -> list[Frame]:
-        return [Frame(self._lookup(USER_SYMBOLS, addr), address=addr, module="/bin/app")]
+        return [Frame(self._lookup(USER_SYMBOLS, addr), address=addr, module=APP)]
 
     def kernel_frames(self, addr: int) -> list[Frame]:
         name = self._lookup(KERNEL_SYMBOLS, addr)
-        return [Frame(name, address=addr, module="[kernel]", kind=KERNEL)]
+        return [Frame(name, address=addr, module=KERNEL_MODULE, kind=KERNEL)]
 
 
 def info(pid: int) -> ProcessInfo:
@@ -123,12 +127,26 @@ def test_profile_outputs_folded_svg_and_top():
     assert prof.svg() == svg  # deterministic
 
 
-def test_folded_name_and_format_guess():
-    assert folded_name(Frame("a;b", kind=KERNEL)) == "a:b_[k]"
-    assert guess_format("x.svg") == "svg"
-    assert guess_format("x.folded") == "folded"
-    assert guess_format("profile.otlp") == "otlp"
-    assert guess_format("profile.pb.gz") == "pprof"
+def test_folded_names_and_one_shared_mapping():
+    kernel = Frame("a;b", module=KERNEL_MODULE, kind=KERNEL)
+    user = [Frame(name, address=0x1000 + i, module=APP) for i, name in enumerate(["x", "main"])]
+    sample = SymbolizedSample((kernel, *user), 3, {"process_name": "app", "pid": 1})
+    prof = CollectedProfile(samples=[sample], freq=100, start_time=0.0, duration=1.0)
+    assert prof.folded() == "app;main;x;a:b_[k] 3\n"
+    pprof = prof.to_pprof()
+    assert [m.filename for m in pprof.mappings] == ["[kernel.kallsyms]", "/bin/app"]
+    assert pprof.mappings[1].build_id == "ab12" and pprof.mappings[1].start == 0x1000
+
+
+def test_format_from_the_file_name():
+    assert format_for_path("x.svg") == "svg"
+    assert format_for_path("x.folded") == "folded"
+    assert format_for_path("profile.otlp") == "otlp"
+    assert format_for_path("profile.binpb") == "otlp"
+    assert format_for_path("profile.pb.gz") == "pprof"
+    assert format_for_path("profile") == "pprof"
+    with pytest.raises(UnknownFormatError, match="pprof, folded, otlp, svg"):
+        format_for_path("out.json")
 
 
 def test_container_and_pod_from_cgroup_paths():

@@ -17,7 +17,8 @@ from collections import Counter
 
 import pytest
 
-from profiler.session.session import Session, SessionOptions, UnknownProcessError
+from profiler.bpf.options import SamplingOptions
+from profiler.session import Session, SessionOptions, Targets, UnknownProcessError
 from tests.conftest import bpf_objects_held_by
 from tests.support import require_tool
 
@@ -207,13 +208,15 @@ def test_unknown_pid_is_a_clear_error():
     assert res.returncode == 2
     assert "no process with pid" in res.stderr
     with pytest.raises(UnknownProcessError):
-        Session(SessionOptions(pids=[2**22 + 4321]))
+        Session(SessionOptions(Targets(pids=(2**22 + 4321,))))
 
 
 def test_library_session_closes_everything(no_fd_leak, calltree_fp):
     work = workloads.start(calltree_fp, "1.5", wait=True)
     try:
-        with Session(SessionOptions(freq=199, pids=[work.pid], drain_interval=0.5)) as session:
+        with Session(
+            SessionOptions(Targets(pids=(work.pid,)), SamplingOptions(freq=199), drain_interval=0.5)
+        ) as session:
             session.start()
             assert any("pp_sampler" in h for h in bpf_objects_held_by(os.getpid()))
             work.go()

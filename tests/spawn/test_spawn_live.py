@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from profiler.bpf import spawn_programs
-from profiler.bpf.spawn_sampler import LinkedSampler
+from profiler.bpf.options import SamplingOptions
+from profiler.bpf.sampler import Sampler
 from profiler.bpf.spawn_tracker import SpawnTracker
 from profiler.frames import apply_async_stacks
 from profiler.frames.spawn_links import SPAWN_FUNCTION, SpawnLinker
@@ -29,7 +30,11 @@ def logical_stacks(variant: str, seconds: float = 2.0) -> tuple[Counter, dict]:
     try:
         time.sleep(0.2)
         with SpawnTracker(binary, [app.pid]) as tracker:
-            with LinkedSampler(app.pid, tracker.current, freq=499) as sampler:
+            with Sampler(
+                SamplingOptions(freq=499, kernel_stacks=False, unwind="fp"),
+                pids=[app.pid],
+                spawn_current=tracker.current,
+            ) as sampler:
                 sym.snapshot(app.pid)
                 time.sleep(seconds)
                 samples = sampler.drain()

@@ -31,7 +31,7 @@ def _assert_names_all(binary, sym, expected=("alpha", "beta", "gamma_local")):
         for name in expected:
             frames = sym.user_frames(prog.pid, prog.addresses[name] + 1)
             assert frames[-1].function == name
-            assert frames[-1].module == str(binary)
+            assert frames[-1].module_path == str(binary)
 
 
 def test_stripped_binary_without_debug_file_is_unknown(debug_program, tmp_path, no_fd_leak):

@@ -102,7 +102,7 @@ def test_stripped_go_binary(kind, go_binaries, no_fd_leak):
     with running(binary) as prog, Symbolizer() as sym:
         for name, addr in prog.addresses.items():
             (frame,) = sym.user_frames(prog.pid, addr + 3)
-            assert (frame.function, frame.kind, frame.module) == (name, USER, str(binary))
+            assert (frame.function, frame.kind, frame.module_path) == (name, USER, str(binary))
 
 
 def test_pclntab_agrees_with_go_tool_nm(go_binaries):

@@ -40,10 +40,10 @@ def test_known_kernel_function_of_the_running_kernel():
         for addr in (address, address + 10):
             (frame,) = sym.kernel_frames(addr)
             assert frame.function == "do_syscall_64"
-            assert frame.module == "[kernel]"
+            assert frame.module_path == "[kernel.kallsyms]"
             assert frame.kind == KERNEL
             assert frame.address == addr
-            assert frame.build_id == kernel_build_id()
+            assert frame.module.build_id == kernel_build_id()
         assert not sym.stats.kallsyms_restricted
         assert sym.stats.kernel_addresses == 2
 
@@ -64,7 +64,7 @@ def test_module_frames_and_caller_lookup(tmp_path):
     path.write_text(RECORDED)
     with Symbolizer(kallsyms_path=str(path)) as sym:
         (frame,) = sym.kernel_frames(0xFFFFFFFFC0001020)
-        assert (frame.function, frame.module, frame.kind) == ("mod_fn", "[dummy]", KERNEL)
+        assert (frame.function, frame.module_path, frame.kind) == ("mod_fn", "[dummy]", KERNEL)
         # A return address equal to the next function's start belongs to the caller before it.
         stack = sym.kernel_stack([0xFFFFFFFF81001010, 0xFFFFFFFF81001080])
         assert [f.function for f in stack] == ["do_one", "do_one"]
@@ -94,5 +94,5 @@ def test_bpf_program_loaded_later_is_found_by_reading_kallsyms_again(tmp_path):
         # The profiler loads its BPF program: kallsyms gains it.
         path.write_text(RECORDED + f"{bpf_prog:x} t bpf_prog_0123456789abcdef_sampler\t[bpf]\n")
         (frame,) = sym.kernel_frames(bpf_prog + 8)
-        assert (frame.function, frame.module) == ("bpf_prog_0123456789abcdef_sampler", "[bpf]")
+        assert (frame.function, frame.module_path) == ("bpf_prog_0123456789abcdef_sampler", "[bpf]")
         assert sym.kernel_frames(0xFFFFFFFF81001015)[0].function == "do_one"

@@ -9,8 +9,9 @@ import os
 import pytest
 
 from profiler.frames.model import JIT, UNKNOWN
+from profiler.process.files import HostFile, RootedFile
 from profiler.symbolize import Symbolizer
-from profiler.symbolize.perf_map import PerfMap, perf_map_paths
+from profiler.symbolize.perf_map import PerfMap, perf_map_sources
 
 
 def test_parse_perf_map_lines():
@@ -29,10 +30,10 @@ def test_parse_perf_map_lines():
     assert perf_map.lookup(0x1000) is None
 
 
-def test_perf_map_paths_use_the_namespace_pid():
-    paths = perf_map_paths(4242, namespace_pid=7)
-    assert paths[0] == "/proc/4242/root/tmp/perf-7.map"
-    assert paths[-1] == "/tmp/perf-4242.map"
+def test_perf_map_sources_use_the_namespace_pid_inside_the_root():
+    sources = perf_map_sources(4242, namespace_pid=7)
+    assert sources[0] == RootedFile(4242, "/tmp/perf-7.map")
+    assert sources[-1] == HostFile("/tmp/perf-4242.map")
 
 
 @pytest.fixture
@@ -58,8 +59,9 @@ def test_jit_frame_from_this_processs_perf_map(jit_region, no_fd_leak):
         # refresh_interval=0: re-read a changed perf map on every miss (normally at most 1/s).
         with Symbolizer(refresh_interval=0) as sym:
             (frame,) = sym.user_frames(os.getpid(), jit_region + 0x20)
-            assert (frame.function, frame.kind, frame.module) == ("jitted_hot_loop", JIT, "[jit]")
-            assert frame.mapping_start <= jit_region < frame.mapping_limit
+            assert (frame.function, frame.kind) == ("jitted_hot_loop", JIT)
+            assert frame.module_path == "[jit]"
+            assert frame.module.start <= jit_region < frame.module.limit
             # The JIT compiles more code: the map grows and is read again.
             with open(path, "a") as f:
                 f.write(f"{jit_region + 0x200:x} 80 jitted_later\n")

@@ -64,7 +64,7 @@ def test_rust_function(rust_binary, no_fd_leak):
     with running(rust_binary) as prog, Symbolizer() as sym:
         for addr in (prog.addresses["alpha"], prog.addresses["alpha"] + size - 1):
             (frame,) = sym.user_frames(prog.pid, addr)
-            assert frame.kind == USER and frame.module == str(rust_binary)
+            assert frame.kind == USER and frame.module_path == str(rust_binary)
             demangle = _demangler()
             # Demangled once profiler.demangle is there; the linkage name until then.
             assert frame.function == ("prog::alpha" if demangle else mangled), layout

@@ -38,7 +38,7 @@ def test_exited_process_whose_binary_was_deleted(debug_program, tmp_path, no_fd_
         prog.finish()
         frames = sym.user_frames(prog.pid, prog.addresses["beta"])
         assert frames[-1].function == "beta"
-        assert frames[-1].module == str(binary)
+        assert frames[-1].module_path == str(binary)
 
 
 def test_binary_only_in_another_mount_namespace_is_read_through_proc_pid_root(
@@ -72,7 +72,7 @@ def test_binary_only_in_another_mount_namespace_is_read_through_proc_pid_root(
         with Symbolizer() as sym:
             frames = sym.user_frames(process.pid, addresses["alpha"])
             assert frames[-1].function == "alpha"
-            assert frames[-1].module == f"{mount_point}/prog"
+            assert frames[-1].module_path == f"{mount_point}/prog"
     finally:
         process.kill()
         process.wait(timeout=10)

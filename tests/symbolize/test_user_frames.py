@@ -49,9 +49,9 @@ def test_names_every_function_at_start_middle_and_end(layout_binary, no_fd_leak)
                 frame = frames[0]
                 assert frame.kind == USER
                 assert frame.address == addr
-                assert frame.module == str(layout_binary)
-                assert frame.build_id == build_id
-                assert frame.mapping_start <= addr < frame.mapping_limit
+                assert frame.module_path == str(layout_binary)
+                assert frame.module.build_id == build_id
+                assert frame.module.start <= addr < frame.module.limit
         # A second round is answered from the per-process cache.
         hits = sym.stats.cache_hits
         sym.user_frames(prog.pid, prog.addresses["alpha"])
@@ -94,7 +94,7 @@ def test_shared_library_function(shared_program, no_fd_leak):
         for inside in (addr, addr + size - 1):
             (frame,) = sym.user_frames(prog.pid, inside)
             assert frame.function == "shared_fn"
-            assert os.path.realpath(frame.module) == os.path.realpath(library)
+            assert os.path.realpath(frame.module_path) == os.path.realpath(library)
         # The main program's functions in the same process still resolve.
         assert sym.user_frames(prog.pid, prog.addresses["beta"])[0].function == "beta"
 
@@ -120,7 +120,7 @@ def test_library_of_the_current_process():
         (frame, *_) = sym.user_frames(os.getpid(), addr)
     # getpid is a weak alias of __getpid in glibc: either name is right.
     assert frame.function.lstrip("_") == "getpid"
-    assert "libc" in os.path.basename(frame.module)
+    assert "libc" in os.path.basename(frame.module_path)
 
 
 def test_unknown_process_gives_unknown_frame():
@@ -141,6 +141,6 @@ def test_address_caches_stay_within_their_budget(layout_binary, no_fd_leak):
         start = prog.addresses["alpha"]
         for addr in range(start, start + 20):
             assert sym.user_frames(prog.pid, addr)[0].address == addr
-        cached = sum(len(sym._processes[pid].frames) for pid in sym.processes())
+        cached = sum(len(m.derived["symbolize"].frames) for m in sym.registry.snapshots())
         assert 0 < cached <= 8
         assert sym.user_frames(prog.pid, start)[-1].function == "alpha"

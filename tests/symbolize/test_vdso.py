@@ -41,8 +41,8 @@ def test_vdso_function_of_this_process(no_fd_leak):
     with Symbolizer() as sym:
         (frame,) = sym.user_frames(os.getpid(), addr + 4)
     assert _is_name_of(frame.function, name)
-    assert frame.module == "[vdso]"
-    assert frame.build_id  # the kernel builds its vdso with a build id
+    assert frame.module_path == "[vdso]"
+    assert frame.module.build_id  # the kernel builds its vdso with a build id
 
 
 def test_vdso_of_an_exited_child(debug_program, no_fd_leak):
@@ -54,4 +54,4 @@ def test_vdso_of_an_exited_child(debug_program, no_fd_leak):
         prog.finish()
         (frame,) = sym.user_frames(prog.pid, child_addr)
     assert _is_name_of(frame.function, name)
-    assert frame.module == "[vdso]"
+    assert frame.module_path == "[vdso]"

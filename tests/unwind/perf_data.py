@@ -9,9 +9,9 @@ by that attr's ``sample_type``, and PERF_RECORD_MMAP/MMAP2. Layouts from
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from profiler.unwind.mappings import Mapping
+from profiler.process.maps import Mapping
 
 RECORD_MMAP = 1
 RECORD_SAMPLE = 9
@@ -84,14 +84,14 @@ def read_perf_data(path: str) -> PerfData:
             perms = ("r" if prot & 1 else "-") + ("w" if prot & 2 else "-")
             perms += ("x" if prot & 4 else "-") + "p"
             mappings.setdefault(pid, []).append(
-                Mapping(addr, addr + length, pgoff, perms, ino, name)
+                Mapping(addr, addr + length, perms, pgoff, "00:00", ino, name)
             )
         elif rtype == RECORD_MMAP:
             pid, _tid, addr, length, pgoff = struct.unpack_from("<IIQQQ", data, body)
             name = data[body + 32 : pos + size].split(b"\0", 1)[0].decode()
             # MMAP (not MMAP2) is only written for executable mappings.
             mappings.setdefault(pid, []).append(
-                Mapping(addr, addr + length, pgoff, "r-xp", 1, name)
+                Mapping(addr, addr + length, "r-xp", pgoff, "00:00", 1, name)
             )
         pos += size
     return PerfData(samples, {pid: _overlay(maps) for pid, maps in mappings.items()})
@@ -108,14 +108,10 @@ def _overlay(records: list[Mapping]) -> list[Mapping]:
                 kept.append(old)
                 continue
             if old.start < new.start:
-                kept.append(
-                    Mapping(old.start, new.start, old.offset, old.perms, old.inode, old.path)
-                )
+                kept.append(replace(old, end=new.start))
             if old.end > new.end:
                 skip = new.end - old.start if old.inode else 0
-                kept.append(
-                    Mapping(new.end, old.end, old.offset + skip, old.perms, old.inode, old.path)
-                )
+                kept.append(replace(old, start=new.end, offset=old.offset + skip))
         kept.append(new)
         current = kept
     return sorted(current, key=lambda m: m.start)

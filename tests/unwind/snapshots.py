@@ -14,7 +14,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from profiler.unwind import ProcessMappings
+from profiler.process.maps import ProcessMaps
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,8 @@ class Snapshot:
     maps_text: str
 
     @property
-    def mappings(self) -> ProcessMappings:
-        return ProcessMappings.from_text(self.maps_text)
+    def mappings(self) -> ProcessMaps:
+        return ProcessMaps.from_text(self.maps_text)
 
 
 def load_snapshot(directory: Path, name: str) -> Snapshot:
@@ -85,7 +85,7 @@ def symbol_table(path: str) -> SymbolTable:
 class Naming:
     """Runtime address -> function name through the mappings of one snapshot."""
 
-    def __init__(self, mappings: ProcessMappings) -> None:
+    def __init__(self, mappings: ProcessMaps) -> None:
         self.mappings = mappings
 
     def name(self, addr: int, adjust: int = 1) -> str:

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from profiler.unwind import AARCH64, ProcessMappings, TableCache, Unwinder
+from profiler.process.maps import ProcessMaps
+from profiler.unwind import AARCH64, TableCache, Unwinder
 from profiler.unwind.cfi import CFA_REG, R_OFFSET, R_SAME, R_UNDEFINED
 from profiler.unwind.elf_binary import read_elf_unwind_info
 from profiler.unwind.table import REG_FP, REG_SP, build_table
@@ -59,13 +60,13 @@ def test_arm64_rows(arm64_binary):
     assert rule(sym["_start"])[1] == (R_UNDEFINED, 0)
 
 
-def mappings_for(exe) -> ProcessMappings:
+def mappings_for(exe) -> ProcessMaps:
     """Where the kernel would map the static executable (its text segment, page aligned)."""
     info = read_elf_unwind_info(str(exe))
     text = next(s for s in info.segments if s.executable)
     start, offset = text.vaddr & ~0xFFF, text.offset & ~0xFFF
     end = (text.vaddr + text.memsz + 0xFFF) & ~0xFFF
-    return ProcessMappings.from_text(f"{start:x}-{end:x} r-xp {offset:08x} 08:01 77 {exe}\n")
+    return ProcessMaps.from_text(f"{start:x}-{end:x} r-xp {offset:08x} 08:01 77 {exe}\n")
 
 
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])

@@ -9,7 +9,8 @@ from functools import cache
 
 import pytest
 
-from profiler.unwind import ProcessMappings, Unwinder
+from profiler.process.maps import ProcessMaps
+from profiler.unwind import Unwinder
 from profiler.unwind.cache import read_own_vdso
 from profiler.unwind.elf_binary import read_elf_unwind_info, vaddr_bias
 from tests.support import require_root, require_tool
@@ -73,12 +74,12 @@ def test_same_call_chains_as_perf(tmp_path):
     chains = perf_script_chains(perf, data)
     unwinder = Unwinder()
     compared = agreed = 0
-    by_pid: dict[int, ProcessMappings] = {}
+    by_pid: dict[int, ProcessMaps] = {}
     disagreements = []
     for sample in recorded.samples:
         if not sample.regs or sample.time not in chains:
             continue
-        mappings = by_pid.setdefault(sample.pid, ProcessMappings(recorded.mappings[sample.pid]))
+        mappings = by_pid.setdefault(sample.pid, ProcessMaps(recorded.mappings[sample.pid]))
         result = unwinder.unwind(sample.x86_regs, sample.stack, mappings)
         ours = []
         for i, addr in enumerate(result.addrs):

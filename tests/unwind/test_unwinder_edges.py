@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiler.unwind import AARCH64, X86_64, ProcessMappings, TableCache, Unwinder, unwind
+from profiler.process.maps import ProcessMaps
+from profiler.unwind import AARCH64, X86_64, TableCache, Unwinder, unwind
 from profiler.unwind import unwinder as unwinder_module
 from profiler.unwind.cfi import CFA_REG, CFA_UNSUPPORTED, R_OFFSET, R_SAME, R_UNDEFINED
 from profiler.unwind.elf_binary import LoadSegment
@@ -68,7 +69,7 @@ def test_register_forms_and_default_unwinder(c_snapshots):
 
 
 def test_pc_outside_every_mapping():
-    result = Unwinder().unwind((0x10, 0x7000, 0), b"\0" * 64, ProcessMappings.from_text(""))
+    result = Unwinder().unwind((0x10, 0x7000, 0), b"\0" * 64, ProcessMaps.from_text(""))
     assert (result.addrs, result.reason, result.truncated) == ((0x10,), UNKNOWN_MAPPING, True)
 
 
@@ -87,16 +88,14 @@ def test_frame_pointer_fallback_in_anonymous_code():
     base = 0x7000
     # fp chain: 0x7010 -> 0x7030 -> 0 (the outermost frame clears rbp, as _start does).
     stack = frame_chain_stack(base, [(0x7030, 0x1500), (0, 0x1600)])
-    result = Unwinder().unwind((0x1100, base, 0x7010), stack, ProcessMappings.from_text(ANON_CODE))
+    result = Unwinder().unwind((0x1100, base, 0x7010), stack, ProcessMaps.from_text(ANON_CODE))
     assert result.addrs == (0x1100, 0x1500, 0x1600)
     assert (result.reason, result.truncated, result.fp_frames) == (END_FP_ZERO, False, 2)
 
 
 def test_frame_pointer_fallback_rejects_a_frame_pointer_below_sp():
     stack = frame_chain_stack(0x7000, [(0x6000, 0x1500)])
-    result = Unwinder().unwind(
-        (0x1100, 0x7000, 0x7010), stack, ProcessMappings.from_text(ANON_CODE)
-    )
+    result = Unwinder().unwind((0x1100, 0x7000, 0x7010), stack, ProcessMaps.from_text(ANON_CODE))
     assert result.addrs == (0x1100, 0x1500) and result.reason == NO_UNWIND_INFO
 
 
@@ -108,7 +107,7 @@ class FixedTableCache(TableCache):
         super().__init__()
         self.table = table
 
-    def table_for_file(self, path: str) -> UnwindTable | None:
+    def table_for_source(self, source) -> UnwindTable | None:
         return self.table
 
 
@@ -142,7 +141,7 @@ def test_stops_on_rules(leaf_row, reason):
     table = hand_table(X86_64, [(0x1000, leaf_row), (0x2000, NO_INFO)])
     stack = struct.pack("<QQ", 0x401500, 0)
     unwinder = Unwinder(cache=FixedTableCache(table), arch=X86_64)
-    result = unwinder.unwind((0x401100, 0x7000, 0), stack, ProcessMappings.from_text(FILE_CODE))
+    result = unwinder.unwind((0x401100, 0x7000, 0), stack, ProcessMaps.from_text(FILE_CODE))
     assert result.addrs == (0x401100,) and result.reason == reason
 
 
@@ -154,7 +153,7 @@ def test_arm64_leaf_return_address_in_the_link_register():
     stack = struct.pack("<QQQQ", 0xAAAA, 0x401500, 0, 0) + b"\0" * 32
     regs = {"pc": 0x401100, "sp": 0x7000, "fp": 0x7000, "lr": 0x402010}
     unwinder = Unwinder(cache=FixedTableCache(table), arch=AARCH64)
-    result = unwinder.unwind(regs, stack, ProcessMappings.from_text(FILE_CODE))
+    result = unwinder.unwind(regs, stack, ProcessMaps.from_text(FILE_CODE))
     # leaf -> (lr) 0x402010 in the framed function -> 0x401500 back in the leaf's range, where
     # the RA would be in the link register again: only the leaf has it.
     assert result.addrs == (0x401100, 0x402010, 0x401500)
@@ -167,17 +166,16 @@ def test_pc_memo_bounded_and_transparent(c_snapshots):
     mappings = snap.mappings  # (a property: a new object per access)
     for _ in range(3):  # the memo is cleared again and again: same answer every time
         assert tiny.unwind(snap.regs, snap.stack, mappings) == full
-    assert len(tiny._resolved[id(mappings)][2]) <= 2
+    assert 0 < len(mappings.derived["unwind"][1]) <= 2
 
 
-def test_forget_drops_a_process(c_snapshots):
-    snap, _ = full_chain(c_snapshots)
+def test_memo_lives_with_the_snapshot(c_snapshots):
+    snap, full = full_chain(c_snapshots)
     unwinder = Unwinder()
-    mappings = snap.mappings
-    unwinder.unwind(snap.regs, snap.stack, mappings)
-    assert id(mappings) in unwinder._resolved
-    unwinder.forget(mappings)
-    assert id(mappings) not in unwinder._resolved
+    first, second = snap.mappings, snap.mappings  # two snapshots of the same process
+    assert unwinder.unwind(snap.regs, snap.stack, first) == full
+    assert first.derived["unwind"][1] and "unwind" not in second.derived
+    assert unwinder.unwind(snap.regs, snap.stack, second) == full
 
 
 def test_mappings_of_a_live_process(no_fd_leak):
@@ -186,10 +184,15 @@ def test_mappings_of_a_live_process(no_fd_leak):
 
     libc = ctypes.CDLL("libc.so.6")
     addr = ctypes.cast(libc.qsort, ctypes.c_void_p).value
-    mappings = ProcessMappings.from_pid(os.getpid())
+    mappings = ProcessMaps.read(os.getpid())
     m = mappings.find(addr)
     assert m is not None and m.executable and m.path.endswith("libc.so.6")
-    assert mappings.file_path(m) == f"/proc/{os.getpid()}/root{m.path}"
+    fd = mappings.source(m).open()
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert (st.st_dev, st.st_ino) == m.identity
     assert mappings.find(0) is None
 
 
@@ -217,10 +220,16 @@ def test_garbage_stacks_end_cleanly(c_snapshots, data):
     assert 1 <= len(result.addrs) <= 64
 
 
-def test_process_memo_is_bounded(c_snapshots):
+def test_the_unwinder_keeps_no_process_alive(c_snapshots):
+    import gc
+    import weakref
+
     snap, full = full_chain(c_snapshots)
-    unwinder = Unwinder(max_processes=2)
+    unwinder = Unwinder()
     processes = [snap.mappings for _ in range(4)]  # four "processes" with the same layout
     for mappings in processes:
         assert unwinder.unwind(snap.regs, snap.stack, mappings) == full
-    assert list(unwinder._resolved) == [id(processes[2]), id(processes[3])]
+    refs = [weakref.ref(m) for m in processes]
+    del processes, mappings
+    gc.collect()
+    assert [r() for r in refs] == [None] * 4  # their memos went with them

@@ -1,0 +1,210 @@
+"""``python -m profiler agent``: always-on profiling, one profile per interval, sent to exporters.
+
+Every flag can be set by an environment variable instead (flags win): SAMPLE_FREQ, INTERVAL,
+OTLP_ENDPOINT, OTLP_PROTOCOL (http|grpc), OTLP_PATH, OTLP_HEADERS (k=v,k2=v2),
+OTLP_COMPRESSION, OTLP_CA_FILE, SERVICE_NAME, PYROSCOPE_URL, PYROSCOPE_TENANT, OUTPUT_DIR,
+SPILL_DIR, STATUS_FILE. From the Kubernetes downward API: NODE_NAME (the resources'
+k8s.node.name), POD_NAME and POD_NAMESPACE (the agent's own identity, in its status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ..agent.options import AgentOptions, OtlpOptions
+from .flags import add_stack_flags, add_target_flags, session_options
+from .signals import StopOnSignals
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The agent's flags (each defaults to its environment variable)."""
+    d = AgentOptions
+    p = argparse.ArgumentParser(
+        prog="python -m profiler agent",
+        description="Always-on profiling: one profile per interval, sent to OTLP, Pyroscope "
+        "or a directory. Every flag also reads the environment variable named in its help "
+        "(the flag wins).",
+    )
+    add_target_flags(p)
+    p.set_defaults(freq=int(_env("SAMPLE_FREQ", str(p.get_default("freq")))))
+    g = p.add_argument_group("intervals")
+    g.add_argument(
+        "--interval",
+        type=float,
+        default=float(_env("INTERVAL", str(d.interval))),
+        help=f"seconds per profile; env INTERVAL ({d.interval:g})",
+    )
+    g.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: run until SIGTERM)",
+    )
+    o = p.add_argument_group("OTLP exporter")
+    o.add_argument(
+        "--otlp-endpoint",
+        default=_env("OTLP_ENDPOINT"),
+        help="OTLP collector to send profiles to, e.g. http://otel-collector:4318 (http) or "
+        "otel-collector:4317 (grpc); env OTLP_ENDPOINT",
+    )
+    o.add_argument(
+        "--otlp-protocol",
+        choices=("http", "grpc"),
+        default=_env("OTLP_PROTOCOL", "http"),
+        help="OTLP over HTTP (protobuf) or gRPC (needs the grpc extra); env OTLP_PROTOCOL (http)",
+    )
+    o.add_argument(
+        "--otlp-path",
+        default=_env("OTLP_PATH", "/v1development/profiles"),
+        help="HTTP path of the profiles endpoint; env OTLP_PATH (/v1development/profiles)",
+    )
+    o.add_argument(
+        "--otlp-headers",
+        default=_env("OTLP_HEADERS", ""),
+        help="extra request headers k=v,k2=v2 (e.g. authorization); env OTLP_HEADERS",
+    )
+    o.add_argument(
+        "--otlp-compression",
+        choices=("gzip", "none"),
+        default=_env("OTLP_COMPRESSION", "gzip"),
+        help="request body compression; env OTLP_COMPRESSION (gzip)",
+    )
+    o.add_argument(
+        "--otlp-ca-file",
+        default=_env("OTLP_CA_FILE"),
+        help="CA bundle to verify the collector's TLS certificate; env OTLP_CA_FILE",
+    )
+    y = p.add_argument_group("Pyroscope exporter")
+    y.add_argument(
+        "--pyroscope-url",
+        default=_env("PYROSCOPE_URL"),
+        help="Pyroscope server to send pprof to (its /ingest), e.g. http://pyroscope:4040; "
+        "env PYROSCOPE_URL",
+    )
+    y.add_argument(
+        "--pyroscope-tenant",
+        default=_env("PYROSCOPE_TENANT"),
+        help="tenant id sent as X-Scope-OrgID (multi-tenant Pyroscope); env PYROSCOPE_TENANT",
+    )
+    f = p.add_argument_group("files and delivery")
+    f.add_argument(
+        "--output-dir",
+        default=_env("OUTPUT_DIR"),
+        help="also write each interval's pprof into this directory; env OUTPUT_DIR",
+    )
+    f.add_argument(
+        "--output-dir-max-bytes",
+        type=int,
+        default=d.output_dir_max_bytes,
+        help=f"oldest files in --output-dir are removed past this size ({d.output_dir_max_bytes})",
+    )
+    f.add_argument(
+        "--service-name",
+        default=_env("SERVICE_NAME"),
+        help="service.name of every resource (default: each process's executable name); "
+        "env SERVICE_NAME",
+    )
+    f.add_argument(
+        "--spill-dir",
+        default=_env("SPILL_DIR"),
+        help="keep payloads that could not be delivered on disk here; the next agent sends "
+        "them first after a restart; env SPILL_DIR",
+    )
+    f.add_argument(
+        "--max-queue-bytes",
+        type=int,
+        default=d.max_queue_bytes,
+        help=f"payloads held in memory per exporter before spilling or dropping the oldest "
+        f"({d.max_queue_bytes})",
+    )
+    f.add_argument(
+        "--max-spill-bytes",
+        type=int,
+        default=d.max_spill_bytes,
+        help=f"bytes kept in --spill-dir per exporter before dropping the oldest "
+        f"({d.max_spill_bytes})",
+    )
+    f.add_argument(
+        "--flush-timeout",
+        type=float,
+        default=d.flush_timeout,
+        help=f"seconds to deliver what is queued at SIGTERM ({d.flush_timeout:g})",
+    )
+    f.add_argument(
+        "--status-file",
+        default=_env("STATUS_FILE"),
+        help="write the agent's own health (JSON) here after every interval; env STATUS_FILE",
+    )
+    add_stack_flags(p)
+    return p
+
+
+def agent_options(args: argparse.Namespace) -> AgentOptions:
+    """The :class:`AgentOptions` of parsed flags (raises ``OptionError`` with one line)."""
+    from ..export.otlp_http import parse_headers
+
+    otlp = None
+    if args.otlp_endpoint:
+        otlp = OtlpOptions(
+            endpoint=args.otlp_endpoint,
+            protocol=args.otlp_protocol,
+            path=args.otlp_path,
+            headers=tuple(parse_headers(args.otlp_headers or "").items()),
+            compression=args.otlp_compression,
+            ca_file=args.otlp_ca_file,
+        )
+    return AgentOptions(
+        session=session_options(args),
+        interval=args.interval,
+        duration=args.duration,
+        otlp=otlp,
+        pyroscope_url=args.pyroscope_url,
+        pyroscope_tenant=args.pyroscope_tenant,
+        output_dir=args.output_dir,
+        output_dir_max_bytes=args.output_dir_max_bytes,
+        service_name=args.service_name,
+        spill_dir=args.spill_dir,
+        max_queue_bytes=args.max_queue_bytes,
+        max_spill_bytes=args.max_spill_bytes,
+        flush_timeout=args.flush_timeout,
+        status_file=args.status_file,
+    )
+
+
+def main(argv: list[str], stop: StopOnSignals) -> int:
+    """Entry point of ``python -m profiler agent``."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    args = build_parser().parse_args(argv)
+    from pybpf.errors import BPFError
+
+    from ..agent.agent import Agent
+    from ..session import OptionError, UnknownProcessError
+
+    try:
+        agent = Agent(agent_options(args))
+    except (OptionError, UnknownProcessError) as exc:
+        print(f"profiler agent: {exc}", file=sys.stderr)
+        return 2
+    except (BPFError, OSError, RuntimeError, ValueError) as exc:
+        print(f"profiler agent: {exc}", file=sys.stderr)
+        return 1
+    if not agent.deliveries:
+        logging.getLogger("profiler.agent").warning(
+            "no exporter configured (OTLP_ENDPOINT, PYROSCOPE_URL or --output-dir): "
+            "profiles are only logged"
+        )
+    try:
+        return agent.run(stop.event)
+    except (BPFError, OSError) as exc:
+        print(f"profiler agent: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,113 @@
+"""The flags that choose what and how to profile, shared by the one-shot profiler and the agent.
+
+Defaults and ranges come from the option values (:mod:`profiler.session.options`,
+:mod:`profiler.bpf.options`): they are stated there once. :func:`session_options` is the one way
+from parsed flags to a :class:`~profiler.session.options.SessionOptions`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..bpf.options import MAX_FREQ, SamplingOptions
+from ..session.options import MODES, FrameOptions, SessionOptions, Targets
+
+S = SamplingOptions  # defaults are its class attributes
+F = FrameOptions
+
+
+def add_target_flags(p: argparse.ArgumentParser) -> None:
+    """--pid, --cgroup and the sampling rate: the flags everyone uses."""
+    g = p.add_argument_group("what to profile")
+    g.add_argument(
+        "--freq",
+        "-F",
+        type=int,
+        default=S.freq,
+        help=f"samples per second per CPU, 1-{MAX_FREQ} ({S.freq})",
+    )
+    g.add_argument(
+        "--pid",
+        "-p",
+        type=int,
+        action="append",
+        default=[],
+        dest="pids",
+        help="profile this process and its children (repeatable); default: the whole machine",
+    )
+    g.add_argument("--cgroup", help="profile only this cgroup v2 directory (a container)")
+
+
+def add_stack_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio."""
+    g = p.add_argument_group("stacks")
+    g.add_argument("--no-kernel", action="store_true", help="leave out kernel stacks")
+    g.add_argument("--no-user", action="store_true", help="leave out user stacks")
+    g.add_argument("--include-idle", action="store_true", help="count the idle task too")
+    g.add_argument(
+        "--stack-map-size",
+        type=int,
+        default=S.stack_map_size,
+        help=f"entries of the stack-trace map ({S.stack_map_size})",
+    )
+    g.add_argument(
+        "--max-stack-depth",
+        type=int,
+        default=S.max_stack_depth,
+        help=f"frames per stack, 1-{S.max_stack_depth} ({S.max_stack_depth})",
+    )
+    g.add_argument(
+        "--debug-info",
+        choices=MODES,
+        default=F.debug_info,
+        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
+    )
+    u = p.add_argument_group("unwinding without frame pointers")
+    u.add_argument(
+        "--unwind",
+        choices=("auto", "fp", "dwarf"),
+        default=S.unwind,
+        help="user stacks by frame pointers, by DWARF CFI over a copied stack, or per "
+        f"process as its binaries need (auto) ({S.unwind})",
+    )
+    u.add_argument(
+        "--stack-copy-size",
+        type=int,
+        default=S.stack_copy_size,
+        help=f"bytes of user stack copied per DWARF sample, a power of two ({S.stack_copy_size})",
+    )
+    a = p.add_argument_group("async stacks (Rust Tokio)")
+    a.add_argument(
+        "--async-stacks",
+        choices=MODES,
+        default=F.async_stacks,
+        help="logical async stacks (auto: where Tokio frames are seen)",
+    )
+    a.add_argument(
+        "--spawn-links",
+        action="store_true",
+        help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
+    )
+
+
+def session_options(args: argparse.Namespace, **overrides: object) -> SessionOptions:
+    """The :class:`SessionOptions` of parsed flags (raises ``OptionError`` with one line)."""
+    return SessionOptions(
+        targets=Targets(pids=tuple(args.pids), cgroup=args.cgroup),
+        sampling=SamplingOptions(
+            freq=args.freq,
+            user_stacks=not args.no_user,
+            kernel_stacks=not args.no_kernel,
+            include_idle=args.include_idle,
+            stack_map_size=args.stack_map_size,
+            max_stack_depth=args.max_stack_depth,
+            unwind=args.unwind,
+            stack_copy_size=args.stack_copy_size,
+        ),
+        frames=FrameOptions(
+            debug_info=args.debug_info,
+            async_stacks=args.async_stacks,
+            spawn_links=args.spawn_links,
+        ),
+        **overrides,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,49 @@
+"""SIGINT and SIGTERM as an event, from the first line of ``main`` to the last.
+
+A profiler killed during its first second (while it imports, loads and attaches) must still exit
+cleanly: no traceback, nothing left loaded. So the handlers are installed before anything else
+happens, they only set an event, and every long step checks it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+
+class StopOnSignals:
+    """Turn SIGINT and SIGTERM into :attr:`event` (a context manager restoring the old handlers).
+
+    ``signum`` is the first signal received (``None`` until then).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+    def __enter__(self) -> StopOnSignals:
+        for sig in self.SIGNALS:
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.event.is_set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds for a stop; True if one came."""
+        return self.event.wait(timeout)

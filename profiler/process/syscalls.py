@@ -1,0 +1,125 @@
+"""The process layer's one kernel seam: ``openat2(2)`` and ``process_vm_readv(2)`` through cffi.
+
+cffi runs in ABI mode (``dlopen(None)``, ``syscall(2)``): nothing is compiled. Every call goes
+through the :class:`ProcessCalls` object returned by :func:`calls`, so tests can swap it with
+:func:`use_calls` to make the kernel say ENOSYS, EPERM or EFAULT. The FFI is built on first use:
+a profile that never needs these calls does not pay for the declarations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Iterator
+from typing import Any
+
+# Syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h).
+_NUMBERS = {
+    "x86_64": {"openat2": 437, "process_vm_readv": 310},
+    "aarch64": {"openat2": 437, "process_vm_readv": 270},
+}
+
+# include/uapi/linux/openat2.h
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+_ffi: Any = None
+_libc: Any = None
+
+
+def _lib() -> tuple[Any, Any]:
+    global _ffi, _libc
+    if _ffi is None:
+        from cffi import FFI
+
+        ffi = FFI()
+        ffi.cdef(
+            """
+            long syscall(long number, ...);
+            struct open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+            struct iovec { void *iov_base; size_t iov_len; };
+            """
+        )
+        _libc = ffi.dlopen(None)
+        _ffi = ffi
+    return _ffi, _libc
+
+
+def _number(name: str) -> int:
+    table = _NUMBERS.get(platform.machine())
+    if table is None:
+        raise OSError(38, f"{name}: unsupported architecture {platform.machine()!r}")
+    return table[name]
+
+
+class ProcessCalls:
+    """The real kernel. Each method raises ``OSError(errno, ...)`` on failure, never swallows it.
+
+    A fake for tests subclasses this and overrides the methods it wants to break.
+    """
+
+    def openat2(self, dir_fd: int, path: str, flags: int, resolve: int) -> int:
+        """``openat2(dir_fd, path, {flags, 0, resolve})``; returns the new fd."""
+        ffi, libc = _lib()
+        how = ffi.new("struct open_how *", {"flags": flags, "mode": 0, "resolve": resolve})
+        ret = libc.syscall(
+            ffi.cast("long", _number("openat2")),
+            ffi.cast("int", dir_fd),
+            ffi.new("char[]", os.fsencode(path)),
+            how,
+            ffi.cast("size_t", ffi.sizeof("struct open_how")),
+        )
+        if ret < 0:
+            err = ffi.errno
+            raise OSError(err, f"openat2 {path!r}: {os.strerror(err)}", path)
+        return int(ret)
+
+    def process_vm_readv(self, pid: int, address: int, size: int) -> bytes:
+        """``size`` bytes of process ``pid`` at ``address`` (fewer if the range ends early).
+
+        Reads the target's memory without stopping it (no ptrace attach); needs the same
+        permission as ptrace (root, or CAP_SYS_PTRACE). Raises ``OSError`` (EFAULT: nothing
+        mapped at ``address``; ESRCH: the process is gone; EPERM).
+        """
+        ffi, libc = _lib()
+        buf = ffi.new("char[]", size)
+        local = ffi.new("struct iovec *", {"iov_base": buf, "iov_len": size})
+        remote = ffi.new(
+            "struct iovec *", {"iov_base": ffi.cast("void *", address), "iov_len": size}
+        )
+        ret = libc.syscall(
+            ffi.cast("long", _number("process_vm_readv")),
+            ffi.cast("int", pid),
+            local,
+            ffi.cast("unsigned long", 1),
+            remote,
+            ffi.cast("unsigned long", 1),
+            ffi.cast("unsigned long", 0),
+        )
+        if ret < 0:
+            err = ffi.errno
+            raise OSError(err, f"process_vm_readv(pid={pid}, {address:#x}): {os.strerror(err)}")
+        return bytes(ffi.buffer(buf, ret))
+
+
+_current: ProcessCalls = ProcessCalls()
+
+
+def calls() -> ProcessCalls:
+    """The seam in use (the real kernel unless a test swapped it)."""
+    return _current
+
+
+@contextlib.contextmanager
+def use_calls(fake: ProcessCalls) -> Iterator[ProcessCalls]:
+    """Route the process layer's syscalls through ``fake`` inside the ``with`` block."""
+    global _current
+    previous, _current = _current, fake
+    try:
+        yield fake
+    finally:
+        _current = previous
