@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-f",
         choices=FORMATS,
         default=None,
-        help="output format (default: from the file name, else pprof)",
+        help="output format (default: from the file name: .pb.gz, .folded, .svg, .html, "
+        ".speedscope.json, *otlp*)",
     )
     p.add_argument("--top", type=int, default=15, help="functions to print at the end (15)")
     p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
@@ -133,9 +134,14 @@ def run(args: argparse.Namespace) -> int:
     """Profile as ``args`` say; returns the exit status."""
     from pybpf.errors import BPFError
 
+    from ..output.title import describe_targets
     from ..session.session import Session, UnknownProcessError
 
-    fmt = args.format or guess_format(args.output)
+    try:
+        fmt = args.format or guess_format(args.output)
+    except ValueError as exc:
+        print(f"profiler: {exc}", file=sys.stderr)
+        return 2
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     try:
         session = Session(session_options(args))
@@ -148,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         except (BPFError, OSError) as exc:
             print(f"profiler: {exc}", file=sys.stderr)
             return 1
+        title = describe_targets(args.pids, args.cgroup)  # the command lines, while the targets run
         target = "the whole machine" if not args.pids else f"pid {', '.join(map(str, args.pids))}"
         length = f"{args.duration:g} s" if args.duration else "until Ctrl-C"
         say(f"Profiling {target} at {args.freq} Hz, {length}...")
@@ -166,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         if tty:
             sys.stderr.write("\n")
         profile = session.stop()
-    profile.write(args.output, fmt)
+    profile.write(args.output, fmt, title)
     if not args.quiet:
         print(profile.top_table(args.top))
         ks, ps = profile.kernel_stats, profile.pipeline_stats

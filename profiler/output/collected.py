@@ -1,8 +1,8 @@
-"""The collected profile and its outputs: pprof, folded stacks, OTLP, SVG flame graph, top table."""
+"""The collected profile and its outputs: pprof, folded stacks, OTLP, SVG and HTML flame graphs,
+speedscope JSON, top table (the rendered formats come from the pprof: ``profiler.output``)."""
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from ..bpf.samples import DrainStats
 from ..frames.model import SymbolizedSample
 from ..frames.pipeline import PipelineStats, folded_name
-from .svg_flamegraph import render_flamegraph
+from .formats import FORMATS, format_for_path, render
+from .title import ProfileTitle
 
-FORMATS = ("pprof", "folded", "otlp", "svg")
+__all__ = ["FORMATS", "CollectedProfile", "guess_format"]
 
 
 @dataclass
@@ -52,16 +53,19 @@ class CollectedProfile:
         """Brendan Gregg's folded format: ``root;...;leaf COUNT`` per line."""
         return "".join(f"{';'.join(n)} {c}\n" for n, c in self.folded_stacks())
 
-    def svg(self, title: str = "CPU profile") -> str:
+    def svg(self, title: ProfileTitle | None = None) -> str:
         """A self-contained SVG flame graph."""
-        return render_flamegraph(self.folded_stacks(), title=title)
+        return self.encode("svg", title).decode()
 
     # -- pprof / otlp --------------------------------------------------------------------
-    def to_pprof(self):
-        """Build the pprof profile (a ``pprof_encoder`` profile object)."""
+    def to_pprof(self, title: ProfileTitle | None = None):
+        """Build the pprof profile (a ``pprof_encoder`` profile object), titled if given."""
         from .pprof import build_pprof
 
-        return build_pprof(self)
+        profile = build_pprof(self)
+        if title is not None:
+            profile.comments.extend(title.comments())
+        return profile
 
     def to_otlp(self, resource_attributes: dict[str, str | int] | None = None) -> bytes:
         """Encode an OTLP ``ExportProfilesServiceRequest`` (one resource per process)."""
@@ -69,22 +73,20 @@ class CollectedProfile:
 
         return build_otlp(self, resource_attributes or {})
 
-    def encode(self, fmt: str) -> bytes:
+    def encode(self, fmt: str, title: ProfileTitle | None = None) -> bytes:
         """The profile's bytes in ``fmt`` (pprof is gzipped, as on disk)."""
-        if fmt == "pprof":
-            return gzip.compress(self.to_pprof().encode(), mtime=0)
         if fmt == "folded":
             return self.folded().encode()
         if fmt == "otlp":
             return self.to_otlp()
-        if fmt == "svg":
-            return self.svg().encode()
+        if fmt in FORMATS:
+            return render(self.to_pprof(title), fmt)
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
-    def write(self, path: str, fmt: str | None = None) -> str:
+    def write(self, path: str, fmt: str | None = None, title: ProfileTitle | None = None) -> str:
         """Write the profile to ``path`` (format guessed from the name when not given)."""
         fmt = fmt or guess_format(path)
-        data = self.encode(fmt)
+        data = self.encode(fmt, title)
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(data)
@@ -114,12 +116,6 @@ class CollectedProfile:
 
 
 def guess_format(path: str) -> str:
-    """The output format a file name asks for (pprof by default)."""
-    name = path.lower()
-    if name.endswith((".folded", ".txt", ".collapsed")):
-        return "folded"
-    if name.endswith(".svg"):
-        return "svg"
-    if "otlp" in name or name.endswith((".otlp", ".binpb")):
-        return "otlp"
-    return "pprof"
+    """The output format a file name asks for; an unknown extension raises
+    :class:`profiler.output.formats.UnknownFormatError` (a ValueError) naming the formats."""
+    return format_for_path(path)
