@@ -8,16 +8,26 @@ line: a node remembers the line that carried most of its weight.
 
 The first level under the root is the process name (the ``process_name`` label) when samples have
 one, as in flamegraph.pl's output of perf; inlined functions are frames of their own.
+
+How it is fast: the preorder of a tree whose children are sorted is the sorted order of its
+root-to-leaf paths. So stacks become tuples of frame ranks (rank = position in name order), are
+sorted (in C), and each one adds only the nodes below its common prefix with the one before.
+Totals are summed bottom-up at the end. A tree with more than ``max_nodes`` nodes keeps the
+heaviest ones (a node is never lighter than its callees, so what is kept stays a tree): the nodes
+dropped are far narrower than a pixel, and their value stays in their callers' self.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 from pprof_encoder.profile import Profile, ValueType
 
 from .frame_kinds import classify, line_kinds
 from .palette import PROCESS
+
+MAX_NODES = 400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +44,7 @@ class TreeFrame:
 class CallTree:
     """Nodes in preorder as parallel lists; node 0 is the root (frame -1)."""
 
-    frames: list[TreeFrame]
+    frames: list[TreeFrame]  # sorted by (name, kind, file, module)
     frame: list[int]
     depth: list[int]
     total: list[int]
@@ -42,20 +52,21 @@ class CallTree:
     count: list[int] | None  # samples per node (None: no samples/count type besides value_type)
     value_type: ValueType
     count_type: ValueType | None
+    hidden_nodes: int = (
+        0  # nodes dropped to stay within max_nodes (their value is in callers' self)
+    )
+    max_hidden: int = 0  # the heaviest node dropped
 
     def self_values(self, values: list[int] | None = None) -> list[int]:
         """Each node's self part of ``values`` (the totals by default): total minus children's."""
         values = self.total if values is None else values
         own = list(values)
-        depth = self.depth
-        parents: list[int] = []
-        for i in range(1, len(depth)):
-            del parents[depth[i] - 1 :]
-            if parents:
-                own[parents[-1]] -= values[i]
-            else:
-                own[0] -= values[i]
-            parents.append(i)
+        path = [0]
+        for i in range(1, len(self.depth)):
+            d = self.depth[i]
+            del path[d:]
+            own[path[-1]] -= values[i]
+            path.append(i)
         return own
 
     def path(self, node: int) -> list[int]:
@@ -76,8 +87,27 @@ def _count_index(profile: Profile, value_index: int) -> int | None:
     return None
 
 
+def _common_prefix(a: tuple, b: tuple) -> int:
+    """The length of the common prefix of two tuples (binary search over C-level compares)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def build_call_tree(
-    profile: Profile, sample_index: int | None = None, *, by_process: bool = True
+    profile: Profile,
+    sample_index: int | None = None,
+    *,
+    by_process: bool = True,
+    max_nodes: int = MAX_NODES,
 ) -> CallTree:
     """Aggregate the samples of one sample type (the default one unless given) into a tree."""
     if sample_index is None:
@@ -95,28 +125,27 @@ def build_call_tree(
             frames.append(f)
         return i
 
-    # Each location once: its (frame, line) pairs root first (lines are innermost first).
-    by_location: dict[int, tuple[tuple[int, int], ...]] = {}
+    # Each location once: its frames and lines, root first (a location's lines are innermost
+    # first).
+    loc_frames: dict[int, list[int]] = {}
+    loc_lines: dict[int, list[int]] = {}
     for loc in profile.locations:
         module = loc.mapping.filename if loc.mapping is not None else ""
         if loc.lines:
-            pairs = [
-                (
-                    frame_id(
-                        TreeFrame(ln.function.name or "??", kind, ln.function.filename, module)
-                    ),
-                    ln.line,
-                )
-                for ln, kind in zip(loc.lines, line_kinds(loc), strict=True)
+            kinds = line_kinds(loc)
+            fids = [
+                frame_id(TreeFrame(ln.function.name or "??", kind, ln.function.filename, module))
+                for ln, kind in zip(loc.lines, kinds, strict=True)
             ]
+            lines = [ln.line for ln in loc.lines]
         else:
-            name = f"0x{loc.address:x}"
             kind = classify("", "", module or None)
-            pairs = [(frame_id(TreeFrame(name, kind, "", module)), 0)]
-        by_location[id(loc)] = tuple(reversed(pairs))
+            fids = [frame_id(TreeFrame(f"0x{loc.address:x}", kind, "", module))]
+            lines = [0]
+        loc_frames[id(loc)] = fids[::-1]
+        loc_lines[id(loc)] = lines[::-1]
 
-    # Equal stacks of different threads or labels merge first: the tree walk runs once per
-    # distinct (process, stack).
+    # Equal stacks of different threads or labels merge first.
     merged: dict[tuple, list[int]] = {}
     for s in profile.samples:
         value = s.values[sample_index]
@@ -129,81 +158,114 @@ def build_call_tree(
                     process = frame_id(TreeFrame(label.str, PROCESS))
                     break
         key = (process, tuple(id(loc) for loc in s.locations))
-        entry = merged.get(key)
         count = s.values[count_index] if count_index is not None else 0
+        entry = merged.get(key)
         if entry is None:
             merged[key] = [value, count]
         else:
             entry[0] += value
             entry[1] += count
 
-    # Trie nodes: [children {frame: node}, total, count, line, {line: weight} or None].
-    root: list = [{}, 0, 0, 0, None]
+    order = sorted(range(len(frames)), key=lambda i: _sort_key(frames[i]))
+    rank = [0] * len(frames)
+    for r, fid in enumerate(order):
+        rank[fid] = r
+    sorted_frames = [frames[i] for i in order]
+    loc_ranks = {k: [rank[f] for f in v] for k, v in loc_frames.items()}
+
+    entries = []
     for (process, loc_ids), (value, count) in merged.items():
-        root[1] += value
-        root[2] += count
-        node = root
-        steps = [(process, 0)] if process >= 0 else []
-        for loc_id in reversed(loc_ids):
-            steps.extend(by_location[loc_id])
-        for fid, line in steps:
-            children = node[0]
-            child = children.get(fid)
-            if child is None:
-                child = children[fid] = [{}, 0, 0, line, None]
-            child[1] += value
-            child[2] += count
-            if line and line != child[3]:
-                _other_line(child, line, value)
-            elif line and child[4] is not None:
-                child[4][line] += value
-            node = child
+        ranks = tuple(chain.from_iterable(loc_ranks[i] for i in reversed(loc_ids)))
+        lines = list(chain.from_iterable(loc_lines[i] for i in reversed(loc_ids)))
+        if process >= 0:
+            ranks = (rank[process], *ranks)
+            lines.insert(0, 0)
+        entries.append((ranks, lines, value, count))
+    entries.sort(key=lambda e: e[0])
 
-    return _flatten(root, frames, value_type, count_index, profile)
+    # Preorder = sorted paths. path[d] is the open node at depth d; open_lines[i] the line the
+    # node at depth i + 1 was created with. Weight on other lines goes to other_lines[node].
+    frame = [-1]
+    depth = [0]
+    parent = [-1]
+    own = [0]
+    own_count = [0]
+    line = [0]
+    other_lines: dict[int, dict[int, int]] = {}
+    path = [0]
+    open_lines: list[int] = []
+    prev: tuple = ()
+    for ranks, lines, value, count in entries:
+        k = _common_prefix(prev, ranks)
+        if k and lines[:k] != open_lines[:k]:
+            for i in range(k):
+                if lines[i] != open_lines[i]:
+                    weights = other_lines.setdefault(path[i + 1], {})
+                    weights[lines[i]] = weights.get(lines[i], 0) + value
+        del path[k + 1 :]
+        del open_lines[k:]
+        for i in range(k, len(ranks)):
+            parent.append(path[-1])
+            path.append(len(frame))
+            frame.append(ranks[i])
+            depth.append(i + 1)
+            own.append(0)
+            own_count.append(0)
+            line.append(lines[i])
+        open_lines.extend(lines[k:])
+        own[path[-1]] += value
+        own_count[path[-1]] += count
+        prev = ranks
 
+    total = own
+    counts = own_count
+    for i in range(len(frame) - 1, 0, -1):  # children come after their parent in preorder
+        total[parent[i]] += total[i]
+        counts[parent[i]] += counts[i]
+    for node, weights in other_lines.items():
+        weights[line[node]] = total[node] - sum(weights.values())
+        line[node] = max(weights.items(), key=lambda kv: (kv[1], -kv[0]))[0]
 
-def _other_line(node: list, line: int, value: int) -> None:
-    """Record weight on a second line of a node; the heavier line becomes the node's line."""
-    lines = node[4]
-    if lines is None:
-        if not node[3]:
-            node[3] = line
-            return
-        # Everything so far was on node[3], except this value (already added to the total).
-        lines = node[4] = {node[3]: node[1] - value}
-    lines[line] = lines.get(line, 0) + value
-    if lines[line] > lines.get(node[3], 0):
-        node[3] = line
-
-
-def _flatten(root: list, frames: list[TreeFrame], value_type, count_index, profile) -> CallTree:
-    order = sorted(
-        range(len(frames)),
-        key=lambda i: (frames[i].name, frames[i].kind, frames[i].file, frames[i].module),
-    )
-    rank = {fid: r for r, fid in enumerate(order)}
-    frame: list[int] = []
-    depth: list[int] = []
-    total: list[int] = []
-    line: list[int] = []
-    count: list[int] = []
-    stack = [(-1, 0, root)]
-    while stack:  # iterative preorder: stacks can be deeper than Python's recursion limit
-        fid, d, node = stack.pop()
-        frame.append(fid)
-        depth.append(d)
-        total.append(node[1])
-        line.append(node[3])
-        count.append(node[2])
-        kids = sorted(node[0].items(), key=lambda kv: rank[kv[0]], reverse=True)
-        stack.extend((k, d + 1, child) for k, child in kids)
-    return CallTree(
-        frames=frames,
+    tree = CallTree(
+        frames=sorted_frames,
         frame=frame,
         depth=depth,
         total=total,
         line=line,
-        count=count if count_index is not None else None,
+        count=counts if count_index is not None else None,
         value_type=value_type,
         count_type=profile.sample_type[count_index] if count_index is not None else None,
     )
+    if len(frame) > max_nodes:
+        _keep_heaviest(tree, max_nodes, parent)
+    return tree
+
+
+def _sort_key(f: TreeFrame) -> tuple[str, str, str, str]:
+    return (f.name, f.kind, f.file, f.module)
+
+
+def _keep_heaviest(tree: CallTree, max_nodes: int, parent: list[int]) -> None:
+    """Keep the ``max_nodes`` heaviest nodes; among equally heavy ones at the cut, the shallower
+    first (then preorder). A node's parent is never lighter, so what is kept stays a tree."""
+    total = tree.total
+    cut = sorted(total, reverse=True)[max_nodes - 1]
+    keep = [v > cut for v in total]
+    keep[0] = True
+    room = max_nodes - sum(keep)
+    tied = sorted((i for i, v in enumerate(total) if v == cut and i), key=lambda i: tree.depth[i])
+    for i in tied:
+        if room <= 0:
+            break
+        if keep[parent[i]]:
+            keep[i] = True
+            room -= 1
+    kept = [i for i, k in enumerate(keep) if k]
+    tree.hidden_nodes = len(total) - len(kept)
+    tree.max_hidden = max((v for v, k in zip(total, keep, strict=True) if not k), default=0)
+    tree.frame = [tree.frame[i] for i in kept]
+    tree.depth = [tree.depth[i] for i in kept]
+    tree.total = [total[i] for i in kept]
+    tree.line = [tree.line[i] for i in kept]
+    if tree.count is not None:
+        tree.count = [tree.count[i] for i in kept]

@@ -111,10 +111,19 @@ def render_html(
         for k in _KIND_ORDER
         if k in present
     )
+    notice = ""
+    if tree.hidden_nodes:
+        share = 100.0 * tree.max_hidden / (tree.total[0] or 1)
+        notice = (
+            f'<p id="notice">{tree.hidden_nodes:,} frames of at most {share:.4f}% each are not '
+            "drawn (too many to ship); their time counts in their callers' self time and search "
+            "does not see them.</p>"
+        )
     return _PAGE.format(
         page_title=escape(f"{title.heading()} — flame graph"),
         heading=escape(title.heading()),
         details=details,
+        notice=notice,
         legend=legend,
         css=_asset("flamegraph_page.css"),
         data=_script_json(tree_payload(tree)),
@@ -136,7 +145,7 @@ _PAGE = """<!DOCTYPE html>
 <header>
 <h1 id="command">{heading}</h1>
 <p id="subtitle">{details}</p>
-</header>
+{notice}</header>
 <div id="controls">
 <input id="search" type="search" placeholder="Search (text, or /regex/)" autocomplete="off"
  aria-label="Search functions">
