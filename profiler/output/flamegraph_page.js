@@ -184,34 +184,43 @@
     hoverBox.style.height = r.height + 'px';
   }
 
+  // Two fixed lines (the layout must not move under the mouse): the function, then where it
+  // is and what it costs.
   function showDetails(i) {
     details.textContent = '';
-    const add = (cls, text) => {
+    const first = document.createElement('div');
+    const second = document.createElement('div');
+    details.append(first, second);
+    const add = (row, cls, text) => {
       const s = document.createElement('span');
       s.className = cls;
       s.textContent = text;
-      details.appendChild(s);
-      return s;
+      row.appendChild(s);
     };
     const all = total[0];
-    if (i < 0) { add('where', 'Hover over a frame for its details; click to zoom.'); return; }
-    add('name', nameOf(i));
-    if (i > 0) add('kind', '[' + data.kinds[F.kind[frameOf[i]]] + ']');
-    details.appendChild(document.createElement('br'));
+    if (i < 0) {
+      add(first, 'where', 'Hover over a frame for its details; click to zoom, Escape to zoom out.');
+      add(second, 'values', 'all: ' + fmtValue(all) +
+          (count ? ' · ' + Math.round(count[0]).toLocaleString('en-US') + ' ' +
+                   data.countType.type : ''));
+      return;
+    }
+    add(first, 'name', nameOf(i));
+    if (i > 0) add(first, 'kind', '[' + data.kinds[F.kind[frameOf[i]]] + ']');
     const f = i > 0 ? frameOf[i] : -1;
     const file = f >= 0 ? S[F.file[f]] : '';
     const module = f >= 0 ? S[F.module[f]] : '';
     const where = [];
     if (file) where.push(line[i] ? file + ':' + line[i] : file);
     if (module && module !== file) where.push(module);
-    if (where.length) add('where', where.join(' — ') + '  ');
+    if (where.length) add(second, 'where', where.join(' — ') + ' · ');
     let text = 'total ' + fmtValue(total[i]) + ' (' + pct(total[i], all) + ')' +
                ', self ' + fmtValue(selfValue[i]) + ' (' + pct(selfValue[i], all) + ')';
     if (count) {
       text += ' · ' + Math.round(count[i]).toLocaleString('en-US') + ' ' + data.countType.type +
               ' total, ' + Math.round(selfCount[i]).toLocaleString('en-US') + ' self';
     }
-    add('values', text);
+    add(second, 'values', text);
   }
 
   function setZoom(i) {
