@@ -19,8 +19,10 @@ dropped are far narrower than a pixel, and their value stays in their callers' s
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, compress
+from operator import itemgetter
 
 from pprof_encoder.profile import Profile, ValueType
 
@@ -157,7 +159,7 @@ def build_call_tree(
                 if label.key == "process_name" and label.str:
                     process = frame_id(TreeFrame(label.str, PROCESS))
                     break
-        key = (process, tuple(id(loc) for loc in s.locations))
+        key = (process, tuple(map(id, s.locations)))
         count = s.values[count_index] if count_index is not None else 0
         entry = merged.get(key)
         if entry is None:
@@ -175,8 +177,13 @@ def build_call_tree(
 
     entries = []
     for (process, loc_ids), (value, count) in merged.items():
-        ranks = tuple(chain.from_iterable(loc_ranks[i] for i in reversed(loc_ids)))
-        lines = list(chain.from_iterable(loc_lines[i] for i in reversed(loc_ids)))
+        if len(loc_ids) > 1:  # itemgetter: the lookups in C (a stack has tens of locations)
+            pick = itemgetter(*loc_ids[::-1])
+            ranks = tuple(chain.from_iterable(pick(loc_ranks)))
+            lines = list(chain.from_iterable(pick(loc_lines)))
+        else:
+            ranks = tuple(loc_ranks[loc_ids[0]]) if loc_ids else ()
+            lines = list(loc_lines[loc_ids[0]]) if loc_ids else []
         if process >= 0:
             ranks = (rank[process], *ranks)
             lines.insert(0, 0)
@@ -204,15 +211,18 @@ def build_call_tree(
                     weights[lines[i]] = weights.get(lines[i], 0) + value
         del path[k + 1 :]
         del open_lines[k:]
-        for i in range(k, len(ranks)):
+        new = len(ranks) - k
+        if new:  # a chain of new nodes, each the parent of the next (appended in bulk)
+            first = len(frame)
             parent.append(path[-1])
-            path.append(len(frame))
-            frame.append(ranks[i])
-            depth.append(i + 1)
-            own.append(0)
-            own_count.append(0)
-            line.append(lines[i])
-        open_lines.extend(lines[k:])
+            parent.extend(range(first, first + new - 1))
+            path.extend(range(first, first + new))
+            frame.extend(ranks[k:])
+            depth.extend(range(k + 1, len(ranks) + 1))
+            own.extend([0] * new)
+            own_count.extend([0] * new)
+            line.extend(lines[k:])
+            open_lines.extend(lines[k:])
         own[path[-1]] += value
         own_count[path[-1]] += count
         prev = ranks
@@ -249,23 +259,37 @@ def _keep_heaviest(tree: CallTree, max_nodes: int, parent: list[int]) -> None:
     """Keep the ``max_nodes`` heaviest nodes; among equally heavy ones at the cut, the shallower
     first (then preorder). A node's parent is never lighter, so what is kept stays a tree."""
     total = tree.total
-    cut = sorted(total, reverse=True)[max_nodes - 1]
-    keep = [v > cut for v in total]
+    n = len(total)
+    # The cut from a histogram of the totals (most are equal): no sort of n values.
+    histogram = Counter(total)
+    seen = 0
+    cut = 0
+    below = 0  # the heaviest total under the cut
+    values = sorted(histogram, reverse=True)
+    for j, v in enumerate(values):
+        seen += histogram[v]
+        if seen >= max_nodes:
+            cut = v
+            below = values[j + 1] if j + 1 < len(values) else 0
+            break
+    keep = list(map(cut.__lt__, total))
     keep[0] = True
     room = max_nodes - sum(keep)
-    tied = sorted((i for i, v in enumerate(total) if v == cut and i), key=lambda i: tree.depth[i])
+    depth = tree.depth
+    tied = sorted(compress(range(1, n), map(cut.__eq__, total[1:])), key=depth.__getitem__)
     for i in tied:
         if room <= 0:
             break
         if keep[parent[i]]:
             keep[i] = True
             room -= 1
-    kept = [i for i, k in enumerate(keep) if k]
-    tree.hidden_nodes = len(total) - len(kept)
-    tree.max_hidden = max((v for v, k in zip(total, keep, strict=True) if not k), default=0)
-    tree.frame = [tree.frame[i] for i in kept]
-    tree.depth = [tree.depth[i] for i in kept]
-    tree.total = [total[i] for i in kept]
-    tree.line = [tree.line[i] for i in kept]
+    kept = list(compress(range(n), keep))
+    tree.hidden_nodes = n - len(kept)
+    tree.max_hidden = cut if not all(map(keep.__getitem__, tied)) else below
+    pick = itemgetter(*kept)
+    tree.frame = list(pick(tree.frame))
+    tree.depth = list(pick(depth))
+    tree.total = list(pick(total))
+    tree.line = list(pick(tree.line))
     if tree.count is not None:
-        tree.count = [tree.count[i] for i in kept]
+        tree.count = list(pick(tree.count))
