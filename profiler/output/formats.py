@@ -3,7 +3,7 @@
 
 Every file format renders from the one ``pprof_encoder`` profile the profiler builds (the title
 rides in its comments, see :mod:`.title`). Folded stacks and OTLP are still written from the
-collected samples by ``profiler.profile`` (their process level and per-process resources come
+collected samples by :mod:`.collected` (their process level and per-process resources come
 from labels the pprof flattens), so ``render`` handles the others.
 """
 

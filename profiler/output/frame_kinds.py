@@ -4,7 +4,7 @@ One classifier for every output that tells kinds apart (the HTML and SVG flame g
 speedscope marks kernel frames). It reads only what the pprof says, so it works on files written
 by other tools too. The conventions, in the order they are checked:
 
-- kernel: the location's mapping is ``[kernel.kallsyms]`` (what pprof_export and perf write), or
+- kernel: the location's mapping is ``[kernel.kallsyms]`` (what output.pprof and perf write), or
   the name carries flamegraph.pl's ``_[k]`` suffix (profiles converted from folded stacks);
 - async: the function name ends in `` [async]`` (Rust async fn bodies, see docs/async_stacks.md);
 - jit: the mapping is ``[jit]`` (frames from ``/tmp/perf-PID.map``), or the ``_[j]`` suffix;

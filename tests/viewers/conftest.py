@@ -72,6 +72,9 @@ def calltree_profile(tmp_path_factory) -> LiveProfile:
     assert proc.returncode == 0, err
     with open(out, "rb") as f:
         profile = parse(f.read())
+    # The whole run is in it (the bound test_profile_live uses): the viewers see a real profile.
+    samples = profile.total(profile.sample_index("samples"))
+    assert samples >= 0.85 * truth["cpu_seconds"] * 997, (samples, truth)
     return LiveProfile(out, profile, work.pid, binary, truth)
 
 

@@ -78,9 +78,6 @@ def test_search_shows_the_share_of_a_leaf_as_the_pprof_has_it(browser, calltree_
         shown = matched_percent(page)
         expected = pprof_share(calltree_profile.profile, leaf)
         assert abs(shown - expected) <= 1.0, f"{leaf}: page {shown}% vs pprof {expected:.2f}%"
-        # And the workload's own measurement agrees (sampling error, hence 3 points).
-        truth = 100 * calltree_profile.truth["shares"][leaf]
-        assert abs(shown - truth) <= 3.0, f"{leaf}: page {shown}% vs measured {truth:.1f}%"
         highlighted = page.evaluate(f"pureprofFlame.nodesNamed({json.dumps(leaf)}).length")
         assert highlighted >= 1
     assert page.errors() == []

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pprof_encoder import Frame, Mapping, ProfileBuilder
-from profiler.model import JIT as MODEL_JIT
-from profiler.model import KERNEL as MODEL_KERNEL
-from profiler.model import Frame as ModelFrame
-from profiler.model import SymbolizedSample
+from profiler.frames.model import JIT as MODEL_JIT
+from profiler.frames.model import KERNEL as MODEL_KERNEL
+from profiler.frames.model import Frame as ModelFrame
+from profiler.frames.model import SymbolizedSample
+from profiler.output.collected import CollectedProfile
 from profiler.output.frame_kinds import ASYNC, JIT, KERNEL, NATIVE, PYTHON, classify, line_kinds
-from profiler.profile import CollectedProfile
 
 
 def test_conventions():
@@ -40,7 +40,7 @@ def test_inlined_lines_share_the_location_mapping():
 
 
 def test_the_exporters_frames_are_classified_by_their_kind():
-    # What profiler/pprof_export.py writes for each kind of model frame.
+    # What profiler/output/pprof.py writes for each kind of model frame.
     frames = (
         ModelFrame("tcp_sendmsg", address=0xFFFFFFFF81000000, module="[kernel]", kind=MODEL_KERNEL),
         ModelFrame(

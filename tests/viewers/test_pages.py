@@ -13,17 +13,17 @@ from html.parser import HTMLParser
 import pytest
 
 from pprof_encoder import Frame, Mapping, ProfileBuilder
-from profiler.model import KERNEL as MODEL_KERNEL
-from profiler.model import Frame as ModelFrame
-from profiler.model import SymbolizedSample
+from profiler.frames.model import KERNEL as MODEL_KERNEL
+from profiler.frames.model import Frame as ModelFrame
+from profiler.frames.model import SymbolizedSample
 from profiler.output.call_tree import build_call_tree
+from profiler.output.collected import CollectedProfile
 from profiler.output.formats import FORMATS, UnknownFormatError, format_for_path
 from profiler.output.frame_kinds import KERNEL, NATIVE
 from profiler.output.html_flamegraph import render_html
 from profiler.output.palette import css_color, frame_color
 from profiler.output.svg_flamegraph import render_svg
 from profiler.output.title import ProfileTitle
-from profiler.profile import CollectedProfile
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "</script><script>alert(1)</script><!--"
