@@ -85,7 +85,10 @@
       bytes: [[1 << 30, 'GiB'], [1 << 20, 'MiB'], [1 << 10, 'KiB'], [1, 'B']],
     }[unit];
     if (!steps) return Math.round(v).toLocaleString('en-US') + (unit === 'count' ? '' : ' ' + unit);
-    for (const [f, s] of steps) if (Math.abs(v) >= f) return (v / f).toPrecision(4).replace(/\.?0+$/, '') + ' ' + s;
+    // Four significant digits, trailing zeros of the fraction dropped ("1.5 s", "1500 s").
+    const short = x => (Math.abs(x) >= 1e4 ? Math.round(x).toString()
+                        : x.toPrecision(4).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, ''));
+    for (const [f, s] of steps) if (Math.abs(v) >= f) return short(v / f) + ' ' + s;
     return '0 ' + steps[steps.length - 1][1];
   }
   function pct(v, of) { return of > 0 ? (100 * v / of).toFixed(2) + '%' : '0%'; }

@@ -72,3 +72,26 @@ def test_escape_zooms_out_and_slash_focuses_the_search(browser, tmp_path):
         {"type": "keyDown", "key": "/", "code": "Slash", "windowsVirtualKeyCode": 191},
     )
     assert page.evaluate("document.activeElement.id") == "search"
+
+
+def test_values_are_shown_in_their_unit(browser, tmp_path):
+    b = ProfileBuilder(
+        [("samples", "count"), ("cpu", "nanoseconds")],
+        ("cpu", "nanoseconds"),
+        10_000_000,
+        default_sample_type="cpu",
+    )
+    b.add_sample(["busy", "main"], [138_000, 1_380_000_000_000], {})  # 1 380 s
+    b.add_sample(["short", "main"], [12_000, 120_000_000_000], {})  # 120 s
+    page = load(browser, tmp_path, b.build())
+    assert page.text("#details").splitlines()[1] == "all: 1500 s · 150,000 samples"
+    [node] = page.evaluate("pureprofFlame.nodesNamed('short')")
+    r = page.evaluate(f"pureprofFlame.clientRect({node})")
+    page.call(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseMoved", "x": r["x"] + r["width"] / 2, "y": r["y"] + r["height"] / 2},
+    )
+    page.wait_for("document.getElementById('details').innerText.startsWith('short')")
+    assert "total 120 s (8.00%), self 120 s (8.00%) · 12,000 samples total, 12,000 self" in (
+        page.text("#details")
+    )
