@@ -194,14 +194,16 @@ def _free_port() -> int:
 
 
 def test_go_tool_pprof_flame_graph_shows_the_functions(browser, calltree_profile):
-    go_cmd = go()
+    # The pprof tool itself, not `go tool pprof`: go runs it as a child process, which killing
+    # go would leave serving.
+    tool = subprocess.run(
+        [go(), "tool", "-n", "pprof"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     for _attempt in range(3):  # the port was free a moment ago; another process may take it
         port = _free_port()
         proc = subprocess.Popen(
             [
-                go_cmd,
-                "tool",
-                "pprof",
+                tool,
                 f"-http=127.0.0.1:{port}",
                 "-no_browser",
                 calltree_profile.path,
