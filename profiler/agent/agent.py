@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..export.delivery import Delivery, RetryPolicy
 from ..output.files import write_atomically
+from ..output.pprof import host_resource_attributes
 from .options import AgentOptions
 
 if TYPE_CHECKING:
@@ -31,19 +32,6 @@ if TYPE_CHECKING:
     from ..session import Session
 
 log = logging.getLogger("profiler.agent")
-
-
-def base_resource_attributes() -> dict[str, str | int]:
-    """Attributes every resource shares: the host, and the node from the downward API.
-
-    (The agent's own POD_NAME / POD_NAMESPACE name the agent, not the profiled processes: those
-    are identified by ``container.id`` and ``k8s.pod.uid`` from their cgroup.)
-    """
-    attrs: dict[str, str | int] = {"host.name": socket.gethostname()}
-    node = os.environ.get("NODE_NAME")
-    if node:
-        attrs["k8s.node.name"] = attrs["host.name"] = node
-    return attrs
 
 
 def agent_identity() -> dict[str, str]:
@@ -109,7 +97,7 @@ class Agent:
 
     def __init__(self, options: AgentOptions, session: Session | None = None) -> None:
         self.options = options
-        self.base = base_resource_attributes()
+        self.base = host_resource_attributes()
         if session is None:
             from ..session import Session
 

@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-f",
         choices=FORMATS,
         default=None,
-        help="output format (default: from the file name)",
+        help="output format (default: from the file name: .pb.gz, .folded, .svg, .html, "
+        ".speedscope.json, *otlp*)",
     )
     out.add_argument("--top", type=int, default=15, help="functions to print at the end (15)")
     out.add_argument("--quiet", "-q", action="store_true", help="print only errors")
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace, stop: StopOnSignals) -> int:
     from pybpf.errors import BPFError
 
     from ..output.files import AtomicFile
+    from ..output.title import describe_targets
     from ..session import OptionError, Session, UnknownProcessError
 
     if args.duration is not None and not 0 < args.duration <= 366 * 86400:
@@ -88,12 +90,14 @@ def run(args: argparse.Namespace, stop: StopOnSignals) -> int:
                 session.start()
             except (BPFError, OSError) as exc:
                 return _fail(str(exc), EXIT_FAILED)
+            title = describe_targets(args.pids, args.cgroup)  # command lines, while they run
             pids = ", ".join(map(str, args.pids))
             target = f"pid {pids}" if pids else "the whole machine"
             length = f"{args.duration:g} s" if args.duration else "until Ctrl-C"
             say(f"Profiling {target} at {args.freq} Hz, {length}...")
             _wait(session, args, stop)
             profile = session.stop()
+        profile.title = title
         out.commit(profile.encode(fmt))
     if not args.quiet:
         print(profile.top_table(args.top))

@@ -1,15 +1,15 @@
 """The collected profile: symbolized samples of one session or interval, and every output of it.
 
-One pprof profile is built from the samples (once, on first use) and every format renders from
-it: pprof, folded stacks, OTLP, the SVG flame graph, the top table. So the CLI, the agent and
-the library give the same numbers in every format.
+One pprof profile is built from the samples (once, on first use; the title rides in its
+comments) and every format renders from it (:mod:`.formats`): pprof, folded stacks, OTLP, the
+SVG and HTML flame graphs, speedscope JSON, the top table. So the CLI, the agent and the library
+give the same numbers in every format.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pprof_encoder.folded import folded_stacks, format_folded
 from pprof_encoder.profile import Profile
 from pprof_encoder.top import top_rows
 
@@ -18,15 +18,16 @@ from ..frames.model import SymbolizedSample
 from ..frames.pipeline import PipelineStats
 from .files import AtomicFile
 from .formats import format_for_path, render
-from .pprof import COUNT_INDEX, build_otlp, build_pprof
-from .svg_flamegraph import render_flamegraph
-
-KERNEL_SUFFIX = "_[k]"  # flamegraph.pl's marker of kernel frames in folded stacks
+from .pprof import COUNT_INDEX, build_otlp, build_pprof, host_resource_attributes
+from .title import ProfileTitle
 
 
 @dataclass
 class CollectedProfile:
-    """Symbolized samples of one session or interval, with what the kernel and pipeline counted."""
+    """Symbolized samples of one session or interval, with what the kernel and pipeline counted.
+
+    ``title``: what was profiled (command line, pids, host...), carried into every format.
+    """
 
     samples: list[SymbolizedSample]
     freq: int
@@ -34,6 +35,7 @@ class CollectedProfile:
     duration: float
     kernel_stats: DrainStats = field(default_factory=DrainStats)
     pipeline_stats: PipelineStats = field(default_factory=PipelineStats)
+    title: ProfileTitle | None = None
     _pprof: Profile | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -50,7 +52,11 @@ class CollectedProfile:
         """The one pprof profile (a ``pprof_encoder`` profile) every format renders from."""
         if self._pprof is None:
             self._pprof = build_pprof(
-                self.samples, freq=self.freq, start_time=self.start_time, duration=self.duration
+                self.samples,
+                freq=self.freq,
+                start_time=self.start_time,
+                duration=self.duration,
+                comments=self.title.comments() if self.title is not None else (),
             )
         return self._pprof
 
@@ -59,25 +65,22 @@ class CollectedProfile:
         resource_attributes: dict[str, str | int] | None = None,
         service_name: str | None = None,
     ) -> bytes:
-        """An OTLP ``ExportProfilesServiceRequest`` (one resource per process)."""
-        return build_otlp(self.to_pprof(), resource_attributes or {}, service_name)
+        """An OTLP ``ExportProfilesServiceRequest`` (one resource per process; the host's
+        attributes unless others are given)."""
+        base = host_resource_attributes() if resource_attributes is None else resource_attributes
+        return build_otlp(self.to_pprof(), base, service_name)
 
     def folded(self) -> str:
         """Folded stacks (``process;root;...;leaf COUNT``), kernel frames marked ``_[k]``."""
-        return format_folded(
-            self.to_pprof(), COUNT_INDEX, root_label="process_name", kernel_suffix=KERNEL_SUFFIX
-        )
+        return self.encode("folded").decode()
 
-    def svg(self, title: str = "CPU profile") -> str:
+    def svg(self) -> str:
         """A self-contained SVG flame graph."""
-        stacks = folded_stacks(
-            self.to_pprof(), COUNT_INDEX, root_label="process_name", kernel_suffix=KERNEL_SUFFIX
-        )
-        return render_flamegraph(sorted(stacks.items()), title=title)
+        return self.encode("svg").decode()
 
     def encode(self, fmt: str) -> bytes:
-        """The profile's bytes in ``fmt`` (pprof is gzipped, as on disk)."""
-        return render(self, fmt)
+        """The profile's bytes in ``fmt`` (one of :data:`~.formats.FORMATS`)."""
+        return render(self.to_pprof(), fmt, resource=host_resource_attributes())
 
     def write(self, path: str, fmt: str | None = None) -> str:
         """Write the profile to ``path`` (format from the name when not given), atomically."""

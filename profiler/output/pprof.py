@@ -106,6 +106,18 @@ def _pframe(frame: Frame, mapping: PMapping | None) -> PFrame:
 # -- OTLP ----------------------------------------------------------------------------------
 
 
+def host_resource_attributes() -> dict[str, str | int]:
+    """Attributes every resource of this host shares: ``host.name``, and ``k8s.node.name``
+    from the Kubernetes downward API (``NODE_NAME``)."""
+    import socket
+
+    attrs: dict[str, str | int] = {"host.name": socket.gethostname()}
+    node = os.environ.get("NODE_NAME")
+    if node:
+        attrs["k8s.node.name"] = attrs["host.name"] = node
+    return attrs
+
+
 def sample_labels(sample: Sample) -> dict[str, str | int]:
     """A pprof sample's labels as a dict (numbers as ints)."""
     return {lb.key: (lb.num if lb.is_num else lb.str) for lb in sample.labels}

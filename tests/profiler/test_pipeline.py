@@ -145,7 +145,7 @@ def test_format_from_the_file_name():
     assert format_for_path("profile.binpb") == "otlp"
     assert format_for_path("profile.pb.gz") == "pprof"
     assert format_for_path("profile") == "pprof"
-    with pytest.raises(UnknownFormatError, match="pprof, folded, otlp, svg"):
+    with pytest.raises(UnknownFormatError, match=r"pprof\|folded\|otlp\|svg\|html\|speedscope"):
         format_for_path("out.json")
 
 
