@@ -7,7 +7,7 @@ same few (pid, thread name) over and over.
 
 from __future__ import annotations
 
-from .profile import Function, Label, Location, Mapping, Profile, ValueType
+from .model import Function, Label, Location, Mapping, ProfileFields, ValueType
 from .wire import (
     encode_varint,
     len_field,
@@ -98,7 +98,7 @@ def _function(strings: StringTable, f: Function) -> bytes:
     )
 
 
-def encode_profile(p: Profile) -> bytes:
+def encode_profile(p: ProfileFields) -> bytes:
     """Encode ``p`` as a ``perftools.profiles.Profile`` message (not compressed)."""
     strings = StringTable()
     # Fields 7..15 (after the string table) hold string indices too. The table is written

@@ -1,100 +1,19 @@
-"""The pprof profile model (``perftools.profiles``), with friendly fields.
+"""The pprof profile (``perftools.profiles.Profile``): its messages, and what a profile does.
 
-Objects point at objects (a :class:`Sample` holds :class:`Location` objects, a :class:`Line` holds
-its :class:`Function`); string-table indices exist only on the wire and are handled by
-:mod:`.encode` and :mod:`.decode`. Ids of mappings, locations and functions are part of the model
-because pprof requires them (non-zero, unique); :class:`~.builder.ProfileBuilder` assigns them.
+The messages (:class:`Sample`, :class:`Location`, :class:`Function`...) are in :mod:`.model` and
+re-exported here; :class:`Profile` adds ``encode()``, ``write()`` and ``check_valid()``.
 """
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from .encode import encode_profile
+from .model import Function, Label, Line, Location, Mapping, Sample, ValueType
+from .validate import check_valid
 
-class ValueType(NamedTuple):
-    """What a sample value or the period measures: ``type`` ("cpu") in ``unit`` ("nanoseconds")."""
-
-    type: str
-    unit: str
-
-
-class Label(NamedTuple):
-    """A sample label: a string value (``str``) or a number (``num``) with an optional unit.
-
-    ``is_num`` says the label is numeric even when ``num`` is 0 (pprof cannot tell ``num=0``
-    from ``str=""`` on the wire; OTLP attributes can, so the builder records it).
-    """
-
-    key: str
-    str: str = ""
-    num: int = 0
-    num_unit: str = ""
-    is_num: bool = False
-
-
-@dataclass(eq=False, slots=True)
-class Mapping:
-    """A mapped binary: runtime address range, file offset, file name and build id.
-
-    ``Mapping(start, limit, offset, filename, build_id)`` is also how callers of the builder
-    describe where a frame's address lives.
-    """
-
-    start: int = 0
-    limit: int = 0
-    offset: int = 0
-    filename: str = ""
-    build_id: str = ""
-    has_functions: bool = False
-    has_filenames: bool = False
-    has_line_numbers: bool = False
-    has_inline_frames: bool = False
-    id: int = 0
-
-
-@dataclass(eq=False, slots=True)
-class Function:
-    """A function: display name, system (mangled) name, source file and first line."""
-
-    name: str
-    system_name: str = ""
-    filename: str = ""
-    start_line: int = 0
-    id: int = 0
-
-
-class Line(NamedTuple):
-    """One source line of a location: the function and the line number in it."""
-
-    function: Function
-    line: int = 0
-    column: int = 0
-
-
-@dataclass(eq=False, slots=True)
-class Location:
-    """A program counter: its mapping and address, and its source lines.
-
-    ``lines`` are innermost first: several lines mean inlined calls, the last one is the caller
-    into which the preceding ones were inlined.
-    """
-
-    lines: list[Line] = field(default_factory=list)
-    mapping: Mapping | None = None
-    address: int = 0
-    is_folded: bool = False
-    id: int = 0
-
-
-@dataclass(eq=False, slots=True)
-class Sample:
-    """One sample: a stack (leaf first), one value per sample type, and labels."""
-
-    locations: list[Location]
-    values: list[int]
-    labels: tuple[Label, ...] = ()
+__all__ = ["Function", "Label", "Line", "Location", "Mapping", "Profile", "Sample", "ValueType"]
 
 
 @dataclass(eq=False)
@@ -118,8 +37,6 @@ class Profile:
 
     def encode(self) -> bytes:
         """The uncompressed protobuf encoding (deterministic: same profile, same bytes)."""
-        from .encode import encode_profile
-
         return encode_profile(self)
 
     def write(self, path: str) -> None:
@@ -131,8 +48,6 @@ class Profile:
 
     def check_valid(self) -> None:
         """Raise :class:`~.validate.InvalidProfileError` unless ``go tool pprof`` accepts it."""
-        from .validate import check_valid
-
         check_valid(self)
 
     def total(self, sample_index: int = -1) -> int:

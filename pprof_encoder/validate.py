@@ -6,7 +6,7 @@ object and the rule, e.g. "location 7 references function 3, which is not in the
 
 from __future__ import annotations
 
-from .profile import Profile
+from .model import ProfileFields
 
 
 class InvalidProfileError(ValueError):
@@ -24,7 +24,7 @@ def _unique_ids(kind: str, objects: list) -> dict[int, object]:
     return by_id
 
 
-def check_valid(p: Profile) -> None:
+def check_valid(p: ProfileFields) -> None:
     """Raise :class:`InvalidProfileError` unless ``p`` obeys pprof's rules.
 
     Ids of mappings, locations and functions are non-zero and unique; every referenced object is

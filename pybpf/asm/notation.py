@@ -8,13 +8,30 @@ logs. Where the kernel would print a raw number we add what we know: the label a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import opcodes as op
 from .helpers import helper_name
 
-if TYPE_CHECKING:
-    from .instruction import Instruction
+
+class Instruction(Protocol):
+    """The fields of an instruction this notation reads (:class:`~.instruction.Instruction`)."""
+
+    @property
+    def opcode(self) -> int: ...
+    @property
+    def dst(self) -> int: ...
+    @property
+    def src(self) -> int: ...
+    @property
+    def off(self) -> int: ...
+    @property
+    def imm(self) -> int: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def map_name(self) -> str | None: ...
+
 
 ALU_SYMBOLS = {
     op.ADD: "+=",
