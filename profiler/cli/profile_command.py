@@ -101,6 +101,10 @@ def run(args: argparse.Namespace, stop: StopOnSignals) -> int:
         out.commit(profile.encode(fmt))
     if not args.quiet:
         print(profile.top_table(args.top))
+        if profile.off_cpu is not None:
+            from ..output.wall_view import off_cpu_summary
+
+            print(off_cpu_summary(profile.to_pprof(), profile.off_cpu))
         ks, ps = profile.kernel_stats, profile.pipeline_stats
         print(
             f"\nWrote {args.output} ({fmt}): {profile.total} samples "

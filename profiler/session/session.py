@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
 from ..bpf.samples import DrainStats
@@ -30,6 +31,10 @@ from ..output.collected import CollectedProfile
 from ..process.registry import ProcessRegistry
 from ..process.tree import descendants, process_state
 from .options import OptionError, SessionOptions
+
+if TYPE_CHECKING:
+    from ..bpf.offcpu import OffCpuSampler
+    from ..output.off_cpu import OffCpuInfo
 
 FIRST_DRAIN_S = 0.3
 FINAL_DRAIN_BUDGET_S = 5.0  # a stop reads what is left for at most this long
@@ -82,6 +87,7 @@ class Session:
         self.registry.add_listener(self._forget)
         self._samples: list[SymbolizedSample] = []
         self._sampler: Sampler | None = None
+        self._offcpu: OffCpuSampler | None = None  # with options.off_cpu
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -126,6 +132,17 @@ class Session:
             )
             if policy is not None:
                 policy.use_dwarf = self._sampler.add_dwarf_pids
+            if self.options.off_cpu is not None:
+                from .off_cpu import start_off_cpu
+
+                self._offcpu = start_off_cpu(
+                    self.options,
+                    self._sampler,
+                    pids=pids,
+                    registry=self.registry,
+                    table_cache=self._table_cache,
+                    dwarf_pids=policy.dwarf_pids if policy is not None else (),
+                )
             if self.options.process_events:
                 self._start_process_events()
         except BaseException:
@@ -205,6 +222,8 @@ class Session:
         tracker = self._tracker
         with self._lock:
             raw = sampler.drain()
+            if self._offcpu is not None:
+                raw += self._offcpu.drain()
             self._follow_children(sampler)
             for sample in raw:
                 self._first_sight(sample.pid)
@@ -262,6 +281,8 @@ class Session:
         can still be drained, and nothing more is added to them."""
         if self._sampler is not None:
             self._sampler.disable()
+        if self._offcpu is not None:
+            self._offcpu.disable()
 
     def stop(self) -> CollectedProfile:
         """Stop sampling, drain what is left, detach everything, and return the profile.
@@ -275,12 +296,14 @@ class Session:
             self._thread = None
         try:
             if self._sampler is not None:
-                self._sampler.disable()
+                self.disable()
                 deadline = time.monotonic() + FINAL_DRAIN_BUDGET_S
                 self.drain_once()
                 if time.monotonic() < deadline:
                     self.drain_once()  # the set that was active during the first final drain
                 self._sampler.read_stats()
+                if self._offcpu is not None:
+                    self._offcpu.read_stats()
         finally:
             self.close()
         self.stopped_at = time.time()
@@ -300,6 +323,8 @@ class Session:
         with self._lock:
             samples, self._samples = self._samples, []
             start, self._interval_start = self._interval_start, now
+        if self._offcpu is not None:
+            self._offcpu.read_stats()
         return CollectedProfile(
             samples=samples,
             freq=self.options.sampling.freq,
@@ -307,6 +332,8 @@ class Session:
             duration=max(0.0, now - start),
             kernel_stats=self._sampler.read_stats() if self._sampler else DrainStats(),
             pipeline_stats=self.pipeline.stats,
+            off_cpu=self._off_cpu_info(),
+            view=self.options.view,
         )
 
     def profile(self) -> CollectedProfile:
@@ -321,7 +348,17 @@ class Session:
             duration=max(0.0, end - self.started_at),
             kernel_stats=self.kernel_stats,
             pipeline_stats=self.pipeline.stats,
+            off_cpu=self._off_cpu_info(),
+            view=self.options.view,
         )
+
+    def _off_cpu_info(self) -> OffCpuInfo | None:
+        """How off-CPU time was recorded, with the statistics last read (None: it was not)."""
+        if self._offcpu is None:
+            return None
+        from .off_cpu import off_cpu_info
+
+        return off_cpu_info(self._offcpu)
 
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
@@ -332,6 +369,8 @@ class Session:
             self._thread = None
         if self._tracker is not None:
             self._tracker.close()
+        if self._offcpu is not None:
+            self._offcpu.close()  # first: its program shares the sampler's maps
         if self._sampler is not None:
             self._sampler.close()
         if self._spawn_tracker is not None:
