@@ -4,8 +4,9 @@ One run of the program sees both sides of a switch:
 
 - **switch-in** of ``next``: if we remembered when ``next`` left the CPU, the blocked time
   ``now - then`` is added to the stack it left with, in a hash map keyed like the CPU sampler's
-  (``{tgid, tid, user stack id, kernel stack id, comm, state, stack set}``): in-kernel
-  aggregation, one entry per distinct key, values in nanoseconds.
+  (``{tgid, tid, user stack id, kernel stack id, comm, state, stack set}``, the
+  :class:`~profiler.bpf.offcpu_layouts.OffCpuKey`): in-kernel aggregation, one entry per
+  distinct key, values in nanoseconds.
 - **switch-out** of ``prev`` (the running task, so the stack helpers see its stacks): if it is a
   target (the whole machine, the tgids of the ``targets`` map, or a cgroup), remember the time,
   its stacks and the state it leaves in (preempted/runnable, sleeping, disk...).
@@ -84,6 +85,7 @@ KEY_KERNEL_STACK = OffCpuKey.offset_of("kernel_stack")
 KEY_COMM = OffCpuKey.offset_of("comm")
 KEY_STATE = OffCpuKey.offset_of("state")
 KEY_STACK_SET = OffCpuKey.offset_of("stack_set")
+START_KEY = OffCpuStart.offset_of("key")  # 0: a start value begins with its key
 START_TS = OffCpuStart.offset_of("ts")
 START_FLAGS = OffCpuStart.offset_of("flags")
 START_SIZE = OffCpuStart.size
@@ -284,7 +286,7 @@ def _switch_in(a: Assembler, config: OffCpuConfig, maps: OffCpuMaps) -> None:
     a.stx(DW, R10, _DELTA, R2, comment="blocked ns")
     # Copy the key out before deleting the entry: a freed element may be reused at once.
     for off in range(0, KEY_SIZE, 8):
-        a.ldx(DW, R1, SAVED, off)
+        a.ldx(DW, R1, SAVED, START_KEY + off)
         a.stx(DW, R10, _VAL + off, R1)
     a.ldx(W, R1, SAVED, START_FLAGS)
     a.stx(W, R10, _VAL + START_FLAGS, R1)
