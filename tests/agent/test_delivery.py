@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import time
 
 from pprof_encoder.builder import ProfileBuilder
 from pprof_encoder.otlp import ResourceProfiles, encode_request
@@ -13,6 +12,7 @@ from profiler.export.files import DirectoryExporter
 from profiler.export.otlp_grpc import OtlpGrpcExporter
 from profiler.export.otlp_http import OtlpHttpExporter, parse_headers
 from profiler.export.pyroscope import PyroscopeExporter, app_name
+from tests.support import wait_for
 
 from .receivers import OtlpGrpcReceiver, OtlpHttpReceiver, free_port, total_samples
 
@@ -44,8 +44,9 @@ def test_outage_then_recovery_delivers_every_interval_exactly_once():
     try:
         for i in range(4):
             delivery.submit(otlp_request(i))
-        time.sleep(0.5)  # the backend is down: retries happen, nothing is lost
-        assert delivery.stats.sent == 0 and delivery.stats.retries >= 1
+        # The backend is down: retries happen, nothing is lost.
+        wait_for(lambda: delivery.stats.retries >= 1, what="a retry")
+        assert delivery.stats.sent == 0
         with OtlpHttpReceiver(port=port) as receiver:
             assert delivery.flush(timeout=10)
             assert intervals_of(receiver) == [0, 1, 2, 3]

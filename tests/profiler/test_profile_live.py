@@ -50,8 +50,11 @@ def wait_until_sampling(pid: int, timeout: float = 20) -> None:
     """Wait until process ``pid`` holds our sampling program (it is attached and running)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any("pp_sampler" in h for h in bpf_objects_held_by(pid)):
-            time.sleep(0.2)  # attach follows the load by a few syscalls
+        held = bpf_objects_held_by(pid)
+        # Loaded, then attached: one BPF link per CPU once every perf event runs it.
+        if any("pp_sampler" in h for h in held) and sum(h.startswith("link") for h in held) >= (
+            os.cpu_count() or 1
+        ):
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} never loaded the sampler")
