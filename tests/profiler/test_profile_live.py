@@ -52,7 +52,7 @@ def wait_until_sampling(pid: int, timeout: float = 20) -> None:
     while time.monotonic() < deadline:
         held = bpf_objects_held_by(pid)
         # Loaded, then attached: one BPF link per CPU once every perf event runs it.
-        if any("pp_sampler" in h for h in held) and sum(h.startswith("link") for h in held) >= (
+        if any("pp_sampler" in h for h in held) and sum("link" in h for h in held) >= (
             os.cpu_count() or 1
         ):
             return
