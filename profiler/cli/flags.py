@@ -99,8 +99,9 @@ def add_output_flags(p: argparse.ArgumentParser, *, duration: bool) -> None:
     g.add_argument("--quiet", "-q", action="store_true", help="print only errors")
 
 
-def add_stack_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio."""
+def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> None:
+    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio
+    (``spawn_links=False``: without --spawn-links, whose probes need a running program)."""
     g = p.add_argument_group("stacks")
     g.add_argument("--no-kernel", action="store_true", help="leave out kernel stacks")
     g.add_argument("--no-user", action="store_true", help="leave out user stacks")
@@ -123,7 +124,8 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         "--debug-info",
         choices=MODES,
         default=F.debug_info,
-        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
+        help="DWARF file:line and inlined frames (auto: for chosen processes, not for the "
+        "whole machine)",
     )
     u = p.add_argument_group("unwinding without frame pointers")
     u.add_argument(
@@ -131,7 +133,7 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         choices=("auto", "fp", "dwarf"),
         default=S.unwind,
         help="user stacks by frame pointers (fp), by DWARF CFI over a copied stack (dwarf), "
-        f"or per process as its binaries need (auto) ({S.unwind})",
+        f"or per process, as its binaries need (auto); default {S.unwind}",
     )
     u.add_argument(
         "--stack-copy-size",
@@ -147,11 +149,13 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         default=F.async_stacks,
         help="logical async stacks (auto: where Tokio frames are seen)",
     )
-    a.add_argument(
-        "--spawn-links",
-        action="store_true",
-        help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
-    )
+    if spawn_links:
+        a.add_argument(
+            "--spawn-links",
+            action="store_true",
+            help="show under each spawned task the stack that spawned it (uprobes; needs "
+            "--pid)",
+        )
 
 
 def session_options(args: argparse.Namespace, **overrides: object) -> SessionOptions:
@@ -174,7 +178,7 @@ def session_options(args: argparse.Namespace, **overrides: object) -> SessionOpt
         frames=FrameOptions(
             debug_info=args.debug_info,
             async_stacks=args.async_stacks,
-            spawn_links=args.spawn_links,
+            spawn_links=getattr(args, "spawn_links", False),
         ),
         **overrides,  # type: ignore[arg-type]
     )

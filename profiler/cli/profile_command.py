@@ -61,7 +61,7 @@ examples:
   go tool pprof -http=: profile.pb.gz
 
 """ + wrap(
-        f"`{prog} record --help`, `{prog} top --help` and `{prog} agent --help` tell about "
+        f"{prog} record --help, {prog} top --help and {prog} agent --help tell about "
         "those commands. Needs root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN before Linux "
         "5.8)."
     )

@@ -53,7 +53,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add_target_flags(p, pids=False)
     add_output_flags(p, duration=False)
-    add_stack_flags(p)
+    add_stack_flags(p, spawn_links=False)  # its probes attach to a running program
     return p
 
 
@@ -91,8 +91,6 @@ def run(args: argparse.Namespace, command: list[str], stop: StopOnSignals) -> in
     from ..session import OptionError, Session, SessionOptions, Targets, UnknownProcessError
     from .profile_command import write_and_report
 
-    if args.spawn_links:
-        return _fail("--spawn-links needs a running program: use --pid with the one-shot run")
     try:
         fmt = check_output(args)
         # The flags are checked before the fork (the real target is the child's pid).

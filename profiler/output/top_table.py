@@ -187,3 +187,34 @@ def format_top_table(rows: Iterable[TopRow], total: int, n: int | None = None) -
 def _fit(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters (an ellipsis marks the cut)."""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+class TallyWindow:
+    """Tallies of successive intervals: their sum over the last ``seconds`` (the window), and
+    over the whole run.
+
+    ``add(tally, duration)`` once per interval; the window is the newest intervals whose
+    durations add up to ``seconds`` (at least the newest one).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._intervals: list[tuple[Tally, float]] = []
+        self.cumulative = Tally()
+        self.cumulative_seconds = 0.0
+
+    def add(self, tally: Tally, duration: float) -> None:
+        """One more interval of ``duration`` seconds."""
+        self._intervals.append((tally, duration))
+        self.cumulative.add(tally)
+        self.cumulative_seconds += duration
+        covered = sum(d for _, d in self._intervals)
+        while len(self._intervals) > 1 and covered - self._intervals[0][1] >= self.seconds:
+            covered -= self._intervals.pop(0)[1]
+
+    def window(self) -> tuple[Tally, float]:
+        """The sum of the window's tallies and the seconds it covers."""
+        total = Tally()
+        for tally, _ in self._intervals:
+            total.add(tally)
+        return total, sum(d for _, d in self._intervals)
