@@ -153,8 +153,7 @@ def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> 
         a.add_argument(
             "--spawn-links",
             action="store_true",
-            help="show under each spawned task the stack that spawned it (uprobes; needs "
-            "--pid)",
+            help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
         )
 
 

@@ -54,10 +54,7 @@ def render(
     total = tally.total
     busy = total / (seconds * state.freq) if seconds > 0 and state.freq else 0.0
     span = f"all {seconds:.0f} s" if state.cumulative else f"last {seconds:.0f} s"
-    status = (
-        f"{span}: {total} samples, {busy:.2f} CPUs busy · {state.freq} Hz · "
-        f"sort: {state.sort}"
-    )
+    status = f"{span}: {total} samples, {busy:.2f} CPUs busy · {state.freq} Hz · sort: {state.sort}"
     if lost:
         status += f" · {lost} lost"
     if state.paused:

@@ -173,9 +173,7 @@ def format_top_table(rows: Iterable[TopRow], total: int, n: int | None = None) -
     shown = list(rows) if n is None else list(rows)[:n]
     base = total or 1
     width = min(32, max([len(WHERE_HEADER)] + [len(r.key.where) for r in shown]))
-    lines = [
-        f"{'flat':>8} {'flat%':>7} {'cum':>8} {'cum%':>7}  {WHERE_HEADER:<{width}}  function"
-    ]
+    lines = [f"{'flat':>8} {'flat%':>7} {'cum':>8} {'cum%':>7}  {WHERE_HEADER:<{width}}  function"]
     for r in shown:
         lines.append(
             f"{r.flat:>8} {100 * r.flat / base:6.2f}% {r.cum:>8} {100 * r.cum / base:6.2f}%  "

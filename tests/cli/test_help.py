@@ -31,8 +31,7 @@ def run(*args: str, argv0: str | None = None) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "profiler", *args]
     else:
         code = (
-            f"import sys; sys.argv[0] = {argv0!r}; "
-            "from profiler.cli import main; sys.exit(main())"
+            f"import sys; sys.argv[0] = {argv0!r}; from profiler.cli import main; sys.exit(main())"
         )
         cmd = [sys.executable, "-c", code, *args]
     env = {**os.environ, "PYTHONPATH": ROOT, "COLUMNS": "100"}
