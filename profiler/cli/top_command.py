@@ -197,7 +197,9 @@ def _interactive(
             key = screen.read_key(min(next_refresh - now, 0.1))
             if key is None:
                 continue
-            if not state.press(key):
+            # Keys typed fast arrive together; an escape sequence (an arrow key) is one key.
+            keys = [key] if key.startswith("\x1b") else list(key)
+            if not all(state.press(k) for k in keys):
                 break
             screen.draw(refresher.screen(*screen.size()))
 
