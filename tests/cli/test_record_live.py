@@ -104,7 +104,11 @@ def signal_delay(proc: subprocess.Popen, sent_at: float) -> tuple[int, float]:
     """Wait for record to exit: its status, and how long after ``sent_at`` the command got a
     signal."""
     try:
-        out, err = proc.communicate(timeout=60)
+        # Through the buffered reader "ready" was read with (communicate reads the pipe
+        # itself and would miss what that reader holds).
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

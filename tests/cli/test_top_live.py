@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -110,15 +111,38 @@ def test_ctrl_c_quits_too_and_restores_the_terminal(tmp_path):
         sleeper.wait()
 
 
-def batch_top(*args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "profiler", "top", "-F", "199", "-d", "3.5", "--rows", "60", *args],
-        capture_output=True,
+def batch_top(*args: str, tables: int = 2) -> str:
+    """top without a terminal until it has printed ``tables`` tables, then Ctrl-C: its output
+    (it must exit 0)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler", "top", "-F", "199", "--rows", "60", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
     )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    out = []
+    try:
+        # One table per refresh; the first ones can be slow on a loaded machine (whole-machine
+        # symbolization), so wait for them rather than for a duration.
+        while sum(line.startswith("pureprof top — ") for line in out) < tables:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out.append(line)
+        proc.send_signal(signal.SIGINT)
+        # Through the same buffered reader as readline (communicate would bypass what it
+        # already read ahead); stderr holds a line or two at most.
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    text = "".join(out) + rest
+    assert text.count("pureprof top — ") >= tables, (text, err)
+    return text
 
 
 def last_table(text: str) -> list[str]:
