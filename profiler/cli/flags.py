@@ -16,30 +16,92 @@ S = SamplingOptions  # defaults are its class attributes
 F = FrameOptions
 
 
-def add_target_flags(p: argparse.ArgumentParser) -> None:
-    """--pid, --cgroup and the sampling rate: the flags everyone uses."""
-    g = p.add_argument_group("what to profile")
+def add_target_flags(
+    p: argparse.ArgumentParser,
+    *,
+    pids: bool = True,
+    pid_help: str = "profile this process and its children (repeatable); "
+    "default: the whole machine",
+    freq_env: str = "",
+) -> None:
+    """--pid, --cgroup and the sampling rate: the flags everyone uses (perf's -p, -G, -F).
+
+    ``pids=False``: only the rate (``record`` profiles the command it runs); ``freq_env``: the
+    environment variable the rate's default comes from, named in the help."""
+    g = p.add_argument_group("what to profile" if pids else "sampling")
+    if pids:
+        g.add_argument(
+            "--pid",
+            "-p",
+            type=int,
+            action="append",
+            default=[],
+            dest="pids",
+            metavar="PID",
+            help=pid_help,
+        )
+        g.add_argument(
+            "--cgroup",
+            "-G",
+            metavar="DIR",
+            help="profile only this cgroup v2 directory, e.g. a container's "
+            "/sys/fs/cgroup/system.slice/docker-ID.scope",
+        )
+    env = f"; env {freq_env}" if freq_env else ""
     g.add_argument(
         "--freq",
         "-F",
         type=int,
         default=S.freq,
-        help=f"samples per second per CPU, 1-{MAX_FREQ} ({S.freq})",
+        metavar="HZ",
+        help=f"samples per second per CPU, 1-{MAX_FREQ}{env} ({S.freq})",
+    )
+
+
+def add_output_flags(p: argparse.ArgumentParser, *, duration: bool) -> None:
+    """Where the profile goes and what is printed (and, with ``duration``, how long to run)."""
+    from ..output.formats import FORMATS
+
+    g = p.add_argument_group("how long, and where to" if duration else "where to")
+    if duration:
+        g.add_argument(
+            "--duration",
+            "-d",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="seconds to profile at most (default: until Ctrl-C or SIGTERM; a --pid run "
+            "also ends when its processes and their children have all exited)",
+        )
+    g.add_argument(
+        "--output",
+        "-o",
+        default="profile.pb.gz",
+        metavar="FILE",
+        help="output file; its name chooses the format (profile.pb.gz)",
     )
     g.add_argument(
-        "--pid",
-        "-p",
-        type=int,
-        action="append",
-        default=[],
-        dest="pids",
-        help="profile this process and its children (repeatable); default: the whole machine",
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default=None,
+        metavar="FORMAT",
+        help=f"{'|'.join(FORMATS)} (default: from the file name: .pb.gz pprof, .folded, "
+        ".svg, .html, .speedscope.json, a name with 'otlp'; another extension is an error)",
     )
-    g.add_argument("--cgroup", help="profile only this cgroup v2 directory (a container)")
+    g.add_argument(
+        "--top",
+        type=int,
+        default=15,
+        metavar="N",
+        help="functions to print at the end, 0 for none (15)",
+    )
+    g.add_argument("--quiet", "-q", action="store_true", help="print only errors")
 
 
-def add_stack_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio."""
+def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> None:
+    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio
+    (``spawn_links=False``: without --spawn-links, whose probes need a running program)."""
     g = p.add_argument_group("stacks")
     g.add_argument("--no-kernel", action="store_true", help="leave out kernel stacks")
     g.add_argument("--no-user", action="store_true", help="leave out user stacks")
@@ -47,12 +109,14 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--stack-map-size",
         type=int,
+        metavar="N",
         default=S.stack_map_size,
         help=f"entries of the stack-trace map ({S.stack_map_size})",
     )
     g.add_argument(
         "--max-stack-depth",
         type=int,
+        metavar="N",
         default=S.max_stack_depth,
         help=f"frames per stack, 1-{S.max_stack_depth} ({S.max_stack_depth})",
     )
@@ -60,19 +124,21 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         "--debug-info",
         choices=MODES,
         default=F.debug_info,
-        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
+        help="DWARF file:line and inlined frames (auto: for chosen processes, not for the "
+        "whole machine)",
     )
     u = p.add_argument_group("unwinding without frame pointers")
     u.add_argument(
         "--unwind",
         choices=("auto", "fp", "dwarf"),
         default=S.unwind,
-        help="user stacks by frame pointers, by DWARF CFI over a copied stack, or per "
-        f"process as its binaries need (auto) ({S.unwind})",
+        help="user stacks by frame pointers (fp), by DWARF CFI over a copied stack (dwarf), "
+        f"or per process, as its binaries need (auto); default {S.unwind}",
     )
     u.add_argument(
         "--stack-copy-size",
         type=int,
+        metavar="BYTES",
         default=S.stack_copy_size,
         help=f"bytes of user stack copied per DWARF sample, a power of two ({S.stack_copy_size})",
     )
@@ -83,17 +149,21 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         default=F.async_stacks,
         help="logical async stacks (auto: where Tokio frames are seen)",
     )
-    a.add_argument(
-        "--spawn-links",
-        action="store_true",
-        help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
-    )
+    if spawn_links:
+        a.add_argument(
+            "--spawn-links",
+            action="store_true",
+            help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
+        )
 
 
 def session_options(args: argparse.Namespace, **overrides: object) -> SessionOptions:
-    """The :class:`SessionOptions` of parsed flags (raises ``OptionError`` with one line)."""
+    """The :class:`SessionOptions` of parsed flags (raises ``OptionError`` with one line).
+
+    ``overrides``: other SessionOptions fields, e.g. ``targets`` for a parser without --pid."""
+    if "targets" not in overrides:
+        overrides["targets"] = Targets(pids=tuple(args.pids), cgroup=args.cgroup)
     return SessionOptions(
-        targets=Targets(pids=tuple(args.pids), cgroup=args.cgroup),
         sampling=SamplingOptions(
             freq=args.freq,
             user_stacks=not args.no_user,
@@ -107,7 +177,7 @@ def session_options(args: argparse.Namespace, **overrides: object) -> SessionOpt
         frames=FrameOptions(
             debug_info=args.debug_info,
             async_stacks=args.async_stacks,
-            spawn_links=args.spawn_links,
+            spawn_links=getattr(args, "spawn_links", False),
         ),
         **overrides,  # type: ignore[arg-type]
     )

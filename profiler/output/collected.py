@@ -95,9 +95,10 @@ class CollectedProfile:
         return [(r.name, r.flat, r.cum) for r in rows if r.flat][:n]
 
     def top_table(self, n: int = 10) -> str:
-        """A table like ``go tool pprof -top``: flat, flat%, cum, cum%, name."""
-        total = self.total or 1
-        lines = [f"{'flat':>8} {'flat%':>7} {'cum':>8} {'cum%':>7}  function"]
-        for name, f, c in self.top(n):
-            lines.append(f"{f:>8} {100 * f / total:6.2f}% {c:>8} {100 * c / total:6.2f}%  {name}")
-        return "\n".join(lines)
+        """A table like ``go tool pprof -top`` (flat, flat%, cum, cum%) with whose code each
+        function is (process, library) and perf's ``[k]`` marker for kernel functions."""
+        from .top_table import Tally, format_top_table
+
+        tally = Tally.of(self.to_pprof(), COUNT_INDEX)
+        rows = [r for r in tally.rows() if r.flat]
+        return format_top_table(rows, tally.total, n)
