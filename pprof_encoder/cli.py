@@ -35,7 +35,14 @@ def _convert(args: argparse.Namespace) -> None:
             f"cannot tell the output format from {args.output!r}: pass --to pprof|folded|otlp"
         )
     compress = dst != "pprof" and args.output.endswith(".gz")
-    _write(args.output, dump(profile, dst, compress))
+    resource = None
+    if args.resource:
+        if dst != "otlp":
+            raise ValueError("--resource sets OTLP resource attributes: use it with --to otlp")
+        from .resources import parse_attributes
+
+        resource = parse_attributes(args.resource)
+    _write(args.output, dump(profile, dst, compress, resource))
 
 
 def _top(args: argparse.Namespace) -> None:
@@ -56,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("output", metavar="OUT")
     conv.add_argument("--from", dest="src", choices=FORMATS, help="input format (default: guess)")
     conv.add_argument("--to", dest="dst", choices=FORMATS, help="output format (default: guess)")
+    conv.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="OTLP output: a resource attribute, e.g. service.name=checkout or "
+        "host.name=node-1 (repeatable; wins over the service named by the samples' "
+        "service.name or service_name labels, which otherwise give one resource per service)",
+    )
     conv.set_defaults(run=_convert)
     top = sub.add_parser("top", help="flat and cumulative totals per function")
     top.add_argument("file", metavar="FILE")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Mapping
 
 from .decode import parse
 from .folded import FoldedFormatError, format_folded, parse_folded
 from .merge import merge
-from .otlp import ResourceProfiles, decode_request, encode_request
+from .otlp import AttributeValue, decode_request, encode_request
 from .profile import Profile
 from .validate import check_valid
 from .wire import DecodeError
@@ -91,14 +92,24 @@ def load(data: bytes, fmt: str | None = None) -> Profile:
             ) from None
 
 
-def dump(profile: Profile, fmt: str, compress: bool = False) -> bytes:
-    """The bytes of ``profile`` in format ``fmt`` (pprof is always gzip-compressed)."""
+def dump(
+    profile: Profile,
+    fmt: str,
+    compress: bool = False,
+    resource: Mapping[str, AttributeValue] | None = None,
+) -> bytes:
+    """The bytes of ``profile`` in format ``fmt`` (pprof is always gzip-compressed).
+
+    OTLP: one resource per service the samples' labels name, each with the ``resource``
+    attributes (see :mod:`.resources`)."""
     if fmt == "pprof":
         return gzip.compress(profile.encode(), compresslevel=6, mtime=0)
     if fmt == "folded":
         data = format_folded(profile).encode()
     elif fmt == "otlp":
-        data = encode_request([ResourceProfiles(profiles=[profile])])
+        from .resources import resources_of
+
+        data = encode_request(resources_of(profile, resource))
     else:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     return gzip.compress(data, mtime=0) if compress else data

@@ -33,8 +33,9 @@ def _frames(loc: Location) -> list[Frame]:
 def merge(profiles: Sequence[Profile]) -> Profile:
     """One profile holding the samples of all ``profiles`` (see the module docstring).
 
-    Function start lines, ``is_folded`` and repeated label keys are not kept. The period and
-    period type are the first profile's; the time is the earliest, the duration the longest.
+    Function start lines, ``is_folded`` and repeated label keys are not kept; equal comments
+    are kept once. The period, period type, doc URL and drop/keep frames are the first
+    profile's; the time is the earliest, the duration the longest.
     """
     if not profiles:
         raise ValueError("nothing to merge: no profiles")
@@ -51,7 +52,8 @@ def merge(profiles: Sequence[Profile]) -> Profile:
         first.period,
         time_nanos=min(times) if times else 0,
         duration_nanos=max(p.duration_nanos for p in profiles),
-        comments=[c for p in profiles for c in p.comments],
+        # Equal comments once: the OTLP profiles of one pprof profile all carry its comments.
+        comments=list(dict.fromkeys(c for p in profiles for c in p.comments)),
         drop_frames=first.drop_frames,
         keep_frames=first.keep_frames,
     )
@@ -77,4 +79,6 @@ def merge(profiles: Sequence[Profile]) -> Profile:
                 else:
                     labels[lb.key] = lb.num
             builder.add_sample(frames, values, labels)
-    return builder.build()
+    merged = builder.build()
+    merged.doc_url = first.doc_url
+    return merged

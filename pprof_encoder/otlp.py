@@ -9,7 +9,9 @@ functions, links, strings, attributes, stacks) all start with the zero value.
 OTLP's ``Profile`` has one sample type, so a pprof profile with several sample types becomes
 several OTLP profiles (same stacks, one value each). Sample labels become attributes
 (``KeyValueAndUnit`` in the attribute table); a mapping's build id becomes the attribute
-:data:`BUILD_ID_ATTRIBUTE`. Not carried over: comments, drop/keep frames, ``is_folded``,
+:data:`BUILD_ID_ATTRIBUTE`. The profile's comments, doc URL and drop/keep frames become the
+profile attributes of OpenTelemetry's ``pprof`` semantic conventions (:data:`COMMENT_ATTRIBUTE`
+and its siblings) and come back on decoding. Not carried over: ``is_folded``,
 ``default_sample_type`` and the mapping's has_* flags.
 """
 
@@ -51,8 +53,15 @@ OTLP_PROTO_PACKAGE = "opentelemetry.proto.profiles.v1development"
 """The protobuf package of the messages we emit."""
 BUILD_ID_ATTRIBUTE = "process.executable.build_id.gnu"
 """Mapping attribute that carries a pprof mapping's build id."""
+COMMENT_ATTRIBUTE = "pprof.profile.comment"
+"""Profile attribute (a string array) that carries a pprof profile's comments."""
+# Profile attributes of the other pprof fields OTLP has no place for (semantic conventions).
+DOC_URL_ATTRIBUTE = "pprof.profile.doc_url"
+DROP_FRAMES_ATTRIBUTE = "pprof.profile.drop_frames"
+KEEP_FRAMES_ATTRIBUTE = "pprof.profile.keep_frames"
 
-AttributeValue = str | bool | int | float | bytes
+AttributeValue = str | bool | int | float | bytes | tuple
+"""An attribute's value; a tuple is an array of such values."""
 _DOUBLE = struct.Struct("<d")
 
 
@@ -81,7 +90,11 @@ def _any_value(value: AttributeValue) -> bytes:
         return b"\x21" + _DOUBLE.pack(value)
     if isinstance(value, bytes):
         return len_field(7, value)
-    raise TypeError(f"attribute value must be str, bool, int, float or bytes, not {value!r}")
+    if isinstance(value, tuple | list):  # ArrayValue{values = 1}
+        return len_field(5, b"".join(len_field(1, _any_value(v)) for v in value))
+    raise TypeError(
+        f"attribute value must be str, bool, int, float, bytes or a tuple, not {value!r}"
+    )
 
 
 class _Table:
@@ -195,6 +208,7 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
             head += attrs
         heads.append(head)
 
+    profile_attributes = packed_field(11, [d.attribute(k, v) for k, v in _pprof_attributes(p)])
     period_type = b""
     if p.period_type is not None:
         period_type = len_field(
@@ -221,10 +235,26 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
         parts.append(varint_field(4, p.duration_nanos))
         parts.append(period_type)
         parts.append(varint_field(6, p.period))
+        parts.append(profile_attributes)
         body = b"".join(parts)
         # A deterministic, content-derived id: the same profile always gets the same id.
         profile_id = hashlib.blake2b(body, digest_size=16).digest()
         out.append(body + len_field(7, profile_id))
+    return out
+
+
+def _pprof_attributes(p: Profile) -> list[tuple[str, AttributeValue]]:
+    """The profile attributes that keep what OTLP has no field for (comments, doc URL, ...)."""
+    out: list[tuple[str, AttributeValue]] = []
+    if p.comments:
+        out.append((COMMENT_ATTRIBUTE, tuple(p.comments)))
+    for key, value in (
+        (DOC_URL_ATTRIBUTE, p.doc_url),
+        (DROP_FRAMES_ATTRIBUTE, p.drop_frames),
+        (KEEP_FRAMES_ATTRIBUTE, p.keep_frames),
+    ):
+        if value:
+            out.append((key, value))
     return out
 
 
@@ -285,6 +315,12 @@ def _any_value_decode(buf: bytes, a: int, b: int, strings: list[str]) -> Attribu
         elif f == 4:
             expect(wt, FIXED64, "AnyValue.double_value")
             value = _DOUBLE.unpack(struct.pack("<Q", x))[0]
+        elif f == 5:
+            expect(wt, LEN, "AnyValue.array_value")
+            value = tuple(
+                _any_value_decode(buf, vx, vy, strings)
+                for vx, vy in _ranges(_messages(buf, x, y), 1, "ArrayValue.values")
+            )
         elif f == 7:
             expect(wt, LEN, "AnyValue.bytes_value")
             value = buf[x:y]
@@ -480,6 +516,17 @@ def _decode_profile(buf: bytes, a: int, b: int, d: _Dictionary) -> Profile:
     p.time_nanos = _one_int(f, 3, "Profile.time_unix_nano", FIXED64)
     p.duration_nanos = _one_int(f, 4, "Profile.duration_nano")
     p.period = to_int64(_one_int(f, 6, "Profile.period"))
+    for ai in _ints(buf, f, 11, "Profile.attribute_indices"):
+        key, value, _ = _index(d.attributes, ai, "Profile.attribute_indices", "attribute_table")
+        if key == COMMENT_ATTRIBUTE and isinstance(value, tuple):
+            p.comments = [c for c in value if isinstance(c, str)]
+        elif isinstance(value, str):
+            if key == DOC_URL_ATTRIBUTE:
+                p.doc_url = value
+            elif key == DROP_FRAMES_ATTRIBUTE:
+                p.drop_frames = value
+            elif key == KEEP_FRAMES_ATTRIBUTE:
+                p.keep_frames = value
     m = _ProfileMaterializer(d, p)
     known_location = m.locations.get
     label_sets: dict[bytes, tuple[Label, ...]] = {}

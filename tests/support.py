@@ -34,3 +34,22 @@ def require_tool(name: str) -> str:
 def open_fds() -> set[int]:
     """The file descriptors this process has open right now."""
     return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "") -> None:
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds (no fixed sleeps)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def thread_count(pid: int) -> int:
+    """The number of threads of ``pid`` (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0

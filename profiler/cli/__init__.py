@@ -1,4 +1,5 @@
-"""The command line: ``python -m profiler`` (one profile) and ``python -m profiler agent``."""
+"""The command line: ``python -m profiler`` (one profile), ``record -- CMD``, ``top`` and ``agent``
+(installed as ``pureprof``)."""
 
 from __future__ import annotations
 

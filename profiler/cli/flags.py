@@ -18,32 +18,92 @@ F = FrameOptions
 OFF = OffCpuOptions
 
 
-def add_target_flags(p: argparse.ArgumentParser) -> None:
-    """--pid, --cgroup and the sampling rate: the flags everyone uses (and the off-CPU ones,
-    :func:`add_off_cpu_flags`)."""
-    g = p.add_argument_group("what to profile")
+def add_target_flags(
+    p: argparse.ArgumentParser,
+    *,
+    pids: bool = True,
+    pid_help: str = "profile this process and its children (repeatable); "
+    "default: the whole machine",
+    freq_env: str = "",
+) -> None:
+    """--pid, --cgroup and the sampling rate: the flags everyone uses (perf's -p, -G, -F).
+
+    ``pids=False``: only the rate (``record`` profiles the command it runs); ``freq_env``: the
+    environment variable the rate's default comes from, named in the help."""
+    g = p.add_argument_group("what to profile" if pids else "sampling")
+    if pids:
+        g.add_argument(
+            "--pid",
+            "-p",
+            type=int,
+            action="append",
+            default=[],
+            dest="pids",
+            metavar="PID",
+            help=pid_help,
+        )
+        g.add_argument(
+            "--cgroup",
+            "-G",
+            metavar="DIR",
+            help="profile only this cgroup v2 directory, e.g. a container's "
+            "/sys/fs/cgroup/system.slice/docker-ID.scope",
+        )
+    env = f"; env {freq_env}" if freq_env else ""
     g.add_argument(
         "--freq",
         "-F",
         type=int,
         default=S.freq,
-        help=f"samples per second per CPU, 1-{MAX_FREQ} ({S.freq})",
+        metavar="HZ",
+        help=f"samples per second per CPU, 1-{MAX_FREQ}{env} ({S.freq})",
+    )
+
+
+def add_output_flags(p: argparse.ArgumentParser, *, duration: bool) -> None:
+    """Where the profile goes and what is printed (and, with ``duration``, how long to run)."""
+    from ..output.formats import FORMATS
+
+    g = p.add_argument_group("how long, and where to" if duration else "where to")
+    if duration:
+        g.add_argument(
+            "--duration",
+            "-d",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="seconds to profile at most (default: until Ctrl-C or SIGTERM; a --pid run "
+            "also ends when its processes and their children have all exited)",
+        )
+    g.add_argument(
+        "--output",
+        "-o",
+        default="profile.pb.gz",
+        metavar="FILE",
+        help="output file; its name chooses the format (profile.pb.gz)",
     )
     g.add_argument(
-        "--pid",
-        "-p",
-        type=int,
-        action="append",
-        default=[],
-        dest="pids",
-        help="profile this process and its children (repeatable); default: the whole machine",
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default=None,
+        metavar="FORMAT",
+        help=f"{'|'.join(FORMATS)} (default: from the file name: .pb.gz pprof, .folded, "
+        ".svg, .html, .speedscope.json, a name with 'otlp'; another extension is an error)",
     )
-    g.add_argument("--cgroup", help="profile only this cgroup v2 directory (a container)")
-    add_off_cpu_flags(p)
+    g.add_argument(
+        "--top",
+        type=int,
+        default=15,
+        metavar="N",
+        help="functions to print at the end, 0 for none (15)",
+    )
+    g.add_argument("--quiet", "-q", action="store_true", help="print only errors")
 
 
-def add_stack_flags(p: argparse.ArgumentParser) -> None:
-    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio."""
+def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> None:
+    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio
+    (``spawn_links=False``: without --spawn-links, whose probes need a running program)."""
     g = p.add_argument_group("stacks")
     g.add_argument("--no-kernel", action="store_true", help="leave out kernel stacks")
     g.add_argument("--no-user", action="store_true", help="leave out user stacks")
@@ -51,12 +111,14 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--stack-map-size",
         type=int,
+        metavar="N",
         default=S.stack_map_size,
         help=f"entries of the stack-trace map ({S.stack_map_size})",
     )
     g.add_argument(
         "--max-stack-depth",
         type=int,
+        metavar="N",
         default=S.max_stack_depth,
         help=f"frames per stack, 1-{S.max_stack_depth} ({S.max_stack_depth})",
     )
@@ -64,19 +126,21 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         "--debug-info",
         choices=MODES,
         default=F.debug_info,
-        help="DWARF file:line and inlined frames (auto: with --pid/--cgroup only)",
+        help="DWARF file:line and inlined frames (auto: for chosen processes, not for the "
+        "whole machine)",
     )
     u = p.add_argument_group("unwinding without frame pointers")
     u.add_argument(
         "--unwind",
         choices=("auto", "fp", "dwarf"),
         default=S.unwind,
-        help="user stacks by frame pointers, by DWARF CFI over a copied stack, or per "
-        f"process as its binaries need (auto) ({S.unwind})",
+        help="user stacks by frame pointers (fp), by DWARF CFI over a copied stack (dwarf), "
+        f"or per process, as its binaries need (auto); default {S.unwind}",
     )
     u.add_argument(
         "--stack-copy-size",
         type=int,
+        metavar="BYTES",
         default=S.stack_copy_size,
         help=f"bytes of user stack copied per DWARF sample, a power of two ({S.stack_copy_size})",
     )
@@ -87,17 +151,21 @@ def add_stack_flags(p: argparse.ArgumentParser) -> None:
         default=F.async_stacks,
         help="logical async stacks (auto: where Tokio frames are seen)",
     )
-    a.add_argument(
-        "--spawn-links",
-        action="store_true",
-        help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
-    )
+    if spawn_links:
+        a.add_argument(
+            "--spawn-links",
+            action="store_true",
+            help="show under each spawned task the stack that spawned it (uprobes; needs --pid)",
+        )
 
 
 def session_options(args: argparse.Namespace, **overrides: object) -> SessionOptions:
-    """The :class:`SessionOptions` of parsed flags (raises ``OptionError`` with one line)."""
+    """The :class:`SessionOptions` of parsed flags (raises ``OptionError`` with one line).
+
+    ``overrides``: other SessionOptions fields, e.g. ``targets`` for a parser without --pid."""
+    if "targets" not in overrides:
+        overrides["targets"] = Targets(pids=tuple(args.pids), cgroup=args.cgroup)
     return SessionOptions(
-        targets=Targets(pids=tuple(args.pids), cgroup=args.cgroup),
         sampling=SamplingOptions(
             freq=args.freq,
             user_stacks=not args.no_user,
@@ -111,10 +179,10 @@ def session_options(args: argparse.Namespace, **overrides: object) -> SessionOpt
         frames=FrameOptions(
             debug_info=args.debug_info,
             async_stacks=args.async_stacks,
-            spawn_links=args.spawn_links,
+            spawn_links=getattr(args, "spawn_links", False),
         ),
         off_cpu=off_cpu_options(args),
-        view=args.sample_type or ("wall" if args.wall else "off_cpu" if args.off_cpu else ""),
+        view=_view(args),
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -185,7 +253,10 @@ def add_off_cpu_flags(p: argparse.ArgumentParser) -> None:
 
 
 def off_cpu_options(args: argparse.Namespace) -> OffCpuOptions | None:
-    """The :class:`OffCpuOptions` of parsed flags (None without --off-cpu or --wall)."""
+    """The :class:`OffCpuOptions` of parsed flags (None without --off-cpu or --wall, or for a
+    parser without :func:`add_off_cpu_flags`)."""
+    if not hasattr(args, "off_cpu"):
+        return None
     if not (args.off_cpu or args.wall):
         for flag, value, default in (
             ("--off-cpu-min", args.off_cpu_min, OFF.min_ns),
@@ -195,3 +266,10 @@ def off_cpu_options(args: argparse.Namespace) -> OffCpuOptions | None:
                 raise OptionError(f"{flag} needs --off-cpu (or --wall)")
         return None
     return OffCpuOptions(min_ns=args.off_cpu_min, sample=args.off_cpu_sample)
+
+
+def _view(args: argparse.Namespace) -> str:
+    """The sample type the profile shows (--sample-type, else what --wall or --off-cpu imply)."""
+    if not hasattr(args, "sample_type"):
+        return ""
+    return args.sample_type or ("wall" if args.wall else "off_cpu" if args.off_cpu else "")

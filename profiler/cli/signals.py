@@ -15,7 +15,8 @@ from types import FrameType
 class StopOnSignals:
     """Turn SIGINT and SIGTERM into :attr:`event` (a context manager restoring the old handlers).
 
-    ``signum`` is the first signal received (``None`` until then).
+    ``signum`` is the first signal received (``None`` until then), ``last`` the latest and
+    ``received`` how many came (``record`` escalates on a second Ctrl-C).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -23,11 +24,15 @@ class StopOnSignals:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
+        self.last: int | None = None
+        self.received = 0
         self._old: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
+        self.last = signum
+        self.received += 1
         self.event.set()
 
     def __enter__(self) -> StopOnSignals:

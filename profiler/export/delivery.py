@@ -12,13 +12,14 @@ restart and are sent first by the next agent.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from .spill import SpillDirectory
 
 log = logging.getLogger("profiler.export")
 
@@ -90,6 +91,7 @@ class DeliveryStats:
     queued: int = 0
     queued_bytes: int = 0
     spill_bytes: int = 0
+    spill_errors: int = 0  # writes/reads the spill directory refused (full, read-only...)
     last_latency_s: float = 0.0
     last_error: str = ""
 
@@ -104,7 +106,11 @@ class Payload:
 
 
 class Delivery:
-    """A bounded, retrying, optionally spilling sender around ``send(payload)``."""
+    """A bounded, retrying, optionally spilling sender around ``send(payload)``.
+
+    ``send`` is an exporter: a callable that sends one payload (raising :class:`RetryableError`,
+    :class:`PermanentError` or another exception), optionally with a ``close()``.
+    """
 
     def __init__(
         self,
@@ -120,8 +126,6 @@ class Delivery:
         self.name = name
         self._send = send
         self.max_queue_bytes = max_queue_bytes
-        self.spill_dir = spill_dir
-        self.max_spill_bytes = max_spill_bytes
         self.policy = policy or RetryPolicy()
         self.stats = DeliveryStats()
         self._rng = random.Random(seed)
@@ -131,18 +135,22 @@ class Delivery:
         self._seq = 0
         self._busy = False
         self._inflight: Payload | None = None
-        if spill_dir:
-            os.makedirs(spill_dir, exist_ok=True)
-            spilled = self._spilled_files()
-            if spilled:
-                self._seq = max(seq for seq, _ in spilled) + 1
-            self._update_spill_stats()
+        self._retry_at = 0.0  # monotonic time before which nothing is sent (backoff)
+        self.spill = SpillDirectory(spill_dir, max_spill_bytes, name) if spill_dir else None
+        if self.spill is not None:
+            self._seq = self.spill.last_seq() + 1
+            self._spill_stats()
         self._thread = threading.Thread(target=self._run, name=f"export-{name}", daemon=True)
         self._thread.start()
 
+    @property
+    def spill_dir(self) -> str | None:
+        """The spill directory, if any."""
+        return self.spill.path if self.spill is not None else None
+
     # -- queue -------------------------------------------------------------------------------
     def submit(self, data: bytes, meta: dict | None = None) -> None:
-        """Queue a payload; never blocks on the network."""
+        """Queue a payload; never blocks on the network (nor cuts a backoff short)."""
         with self._cond:
             payload = Payload(self._seq, data, meta or {})
             self._seq += 1
@@ -159,66 +167,36 @@ class Delivery:
             oldest = self._queue[index]
             del self._queue[index]
             self.stats.queued_bytes -= len(oldest.data)
-            if self.spill_dir:
-                self._spill(oldest)
-            else:
-                self.stats.dropped_overflow += 1
-                log.warning(
-                    "%s: queue over %d bytes: dropped the oldest payload (#%d)",
-                    self.name,
-                    self.max_queue_bytes,
-                    oldest.seq,
-                )
-
-    # -- spill directory ---------------------------------------------------------------------
-    def _spilled_files(self) -> list[tuple[int, str]]:
-        out = []
-        for entry in os.listdir(self.spill_dir):
-            if entry.endswith(".payload") and entry.split(".")[0].isdigit():
-                out.append((int(entry.split(".")[0]), os.path.join(self.spill_dir, entry)))
-        return sorted(out)
-
-    def _update_spill_stats(self) -> None:
-        total = 0
-        for _, path in self._spilled_files():
-            try:
-                total += os.path.getsize(path)
-            except OSError:
-                pass
-        self.stats.spill_bytes = total
-
-    def _spill(self, payload: Payload) -> None:
-        path = os.path.join(self.spill_dir, f"{payload.seq:012d}.payload")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(payload.data)
-        os.replace(tmp, path)
-        self.stats.spilled += 1
-        self.stats.spill_bytes += len(payload.data)
-        while self.stats.spill_bytes > self.max_spill_bytes:
-            files = self._spilled_files()
-            if len(files) <= 1:
-                break
-            seq, oldest = files[0]
-            size = os.path.getsize(oldest)
-            os.unlink(oldest)
-            self.stats.spill_bytes -= size
+            if self.spill is not None and self.spill.put(oldest.seq, oldest.data):
+                self.stats.spilled += 1
+                self._spill_stats()
+                continue
+            self._spill_stats()
             self.stats.dropped_overflow += 1
             log.warning(
-                "%s: spill directory over %d bytes: dropped the oldest payload (#%d)",
+                "%s: queue over %d bytes%s: dropped the oldest payload (#%d)",
                 self.name,
-                self.max_spill_bytes,
-                seq,
+                self.max_queue_bytes,
+                " and the spill directory refused it" if self.spill is not None else "",
+                oldest.seq,
             )
+
+    def _spill_stats(self) -> None:
+        spill = self.spill
+        if spill is not None:
+            self.stats.spill_bytes = spill.bytes
+            self.stats.spill_errors = spill.errors
+            self.stats.dropped_overflow += spill.dropped
+            spill.dropped = 0
 
     def _next(self) -> tuple[Payload, str | None] | None:
         """The oldest payload: spilled ones first (they are older than anything in memory)."""
-        if self.spill_dir:
-            files = self._spilled_files()
-            if files:
-                seq, path = files[0]
-                with open(path, "rb") as f:
-                    return Payload(seq, f.read()), path
+        if self.spill is not None:
+            found = self.spill.oldest()
+            self._spill_stats()
+            if found is not None:
+                seq, path, data = found
+                return Payload(seq, data), path
         if self._queue:
             return self._queue[0], None
         return None
@@ -228,11 +206,14 @@ class Delivery:
         attempt = 0
         while True:
             with self._cond:
+                # A backoff is waited out whole: new payloads do not cut it short.
+                while not self._closing and time.monotonic() < self._retry_at:
+                    self._cond.wait(timeout=self._retry_at - time.monotonic())
                 item = self._next()
                 while item is None and not self._closing:
                     self._cond.wait()
                     item = self._next()
-                if item is None:
+                if item is None or (self._closing and time.monotonic() < self._retry_at):
                     return
                 self._busy = True
                 self._inflight = item[0]
@@ -261,11 +242,10 @@ class Delivery:
                     "%s: send failed (%s); retry %d in %.2f s", self.name, exc, attempt, wait
                 )
                 with self._cond:
+                    self._retry_at = time.monotonic() + wait
                     self._busy = False
                     self._inflight = None
-                    if self._closing:
-                        return
-                    self._cond.wait(timeout=wait)
+                    self._cond.notify_all()
                 continue
             with self._cond:
                 self._busy = False
@@ -274,10 +254,9 @@ class Delivery:
 
     def _done(self, payload: Payload, path: str | None) -> None:
         with self._cond:
-            if path is not None:
-                size = os.path.getsize(path)
-                os.unlink(path)
-                self.stats.spill_bytes -= size
+            if path is not None and self.spill is not None:
+                self.spill.remove(path, len(payload.data))
+                self._spill_stats()
             elif self._queue and self._queue[0] is payload:
                 self._queue.popleft()
                 self.stats.queued_bytes -= len(payload.data)
@@ -286,7 +265,7 @@ class Delivery:
     def pending(self) -> int:
         """Payloads not yet delivered (memory and spill directory)."""
         with self._cond:
-            spilled = len(self._spilled_files()) if self.spill_dir else 0
+            spilled = self.spill.count() if self.spill is not None else 0
             return len(self._queue) + spilled
 
     def flush(self, timeout: float) -> bool:
@@ -294,7 +273,7 @@ class Delivery:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._cond.notify_all()
-            while self._queue or self._busy or (self.spill_dir and self._spilled_files()):
+            while self._queue or self._busy or (self.spill is not None and self.spill.count()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -306,10 +285,16 @@ class Delivery:
         self.flush(timeout)
         with self._cond:
             self._closing = True
-            if self.spill_dir:
+            if self.spill is not None:
                 while self._queue:
-                    self._spill(self._queue.popleft())
+                    payload = self._queue.popleft()
+                    if self.spill.put(payload.seq, payload.data):
+                        self.stats.spilled += 1
+                    else:
+                        self.stats.dropped_overflow += 1
                 self.stats.queued_bytes = 0
+                self.stats.queued = 0
+                self._spill_stats()
             elif self._queue:
                 log.warning(
                     "%s: %d payloads undelivered at exit (no spill directory)",

@@ -118,21 +118,14 @@ class CollectedProfile:
         return [(r.name, r.flat, r.cum) for r in rows if r.flat][:n]
 
     def top_table(self, n: int = 10, sample_type: str | None = None) -> str:
-        """A table like ``go tool pprof -top``: flat, flat%, cum, cum%, name (nanosecond sample
-        types in seconds)."""
+        """A table like ``go tool pprof -top`` (flat, flat%, cum, cum%) with whose code each
+        function is (process, library) and perf's ``[k]`` marker for kernel functions, of
+        ``sample_type`` (default: the view, else samples; nanoseconds shown in seconds)."""
+        from .top_table import Tally, format_top_table
+
         index = self.sample_index(sample_type)
         pprof = self.to_pprof()
-        if index is not None and pprof.sample_type[index].unit == "nanoseconds":
-            total = pprof.total(index) or 1
-            lines = [f"{'flat':>9} {'flat%':>7} {'cum':>9} {'cum%':>7}  function"]
-            for name, f, c in self.top(n, sample_type):
-                lines.append(
-                    f"{f / 1e9:8.3f}s {100 * f / total:6.2f}% {c / 1e9:8.3f}s "
-                    f"{100 * c / total:6.2f}%  {name}"
-                )
-            return "\n".join(lines)
-        total = self.total or 1
-        lines = [f"{'flat':>8} {'flat%':>7} {'cum':>8} {'cum%':>7}  function"]
-        for name, f, c in self.top(n, sample_type):
-            lines.append(f"{f:>8} {100 * f / total:6.2f}% {c:>8} {100 * c / total:6.2f}%  {name}")
-        return "\n".join(lines)
+        index = COUNT_INDEX if index is None else index
+        tally = Tally.of(pprof, index)
+        rows = [r for r in tally.rows() if r.flat]
+        return format_top_table(rows, tally.total, n, unit=pprof.sample_type[index].unit)

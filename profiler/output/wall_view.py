@@ -68,7 +68,7 @@ def wall_table(profile: Profile, n: int = 15) -> str:
 
 def off_cpu_summary(profile: Profile, info: OffCpuInfo) -> str:
     """What the command prints after a profile with off-CPU time: the wall view and the drops."""
-    lines = ["", "Wall-clock time per thread (CPU + off-CPU):", wall_table(profile)]
+    lines = ["Wall-clock time per thread (CPU + off-CPU):", wall_table(profile)]
     st = info.stats
     if st is not None:
         lines.append(

@@ -13,7 +13,8 @@ print(profile.top_table(10))
 A background thread drains the kernel's maps every ``drain_interval`` seconds and symbolizes at
 once, while the sampled processes are still alive (a process that exits later keeps its symbols:
 its mappings are snapshotted when first seen, in the session's
-:class:`~profiler.process.registry.ProcessRegistry`).
+:class:`~profiler.process.registry.ProcessRegistry`). A session with target pids sets
+:attr:`Session.targets_exited` when the targets and their children have all exited.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..bpf.samples import DrainStats
 from ..frames.model import SymbolizedSample
 from ..frames.pipeline import Pipeline, PipelineStats, Symbolizing
 from ..output.collected import CollectedProfile
+from ..process.liveness import TargetLiveness
 from ..process.registry import ProcessRegistry
 from ..process.tree import descendants, process_state
 from .options import OptionError, SessionOptions
@@ -94,6 +96,10 @@ class Session:
         self._seen: set[int] = set()
         self._spawn_tracker = None
         self._tracker = None  # proc connector events (ProcessTracker), when available
+        # Set when every target pid (and every child followed) has exited; never set for a
+        # whole-machine or cgroup session.
+        self.targets_exited = threading.Event()
+        self._liveness: TargetLiveness | None = None
         self.started_at = 0.0
         self._interval_start = 0.0
         self.stopped_at = 0.0
@@ -116,6 +122,8 @@ class Session:
             pids = sorted(set(pids) | set(descendants(pids)))
         for pid in pids:
             self._first_sight(pid)
+        if pids:
+            self._liveness = TargetLiveness(pids, on_all_exited=self.targets_exited.set)
         try:
             spawn_current = None
             if self.options.frames.spawn_links:
@@ -145,6 +153,12 @@ class Session:
                 )
             if self.options.process_events:
                 self._start_process_events()
+                if self._tracker is not None:
+                    # Children that existed before the session: follow them too (their forks
+                    # and exits).
+                    self._tracker.add_followed(pids)
+            if self._liveness is not None:
+                self._liveness.check()  # a target that exited before its events were followed
         except BaseException:
             self.close()
             raise
@@ -196,6 +210,7 @@ class Session:
                 roots=self.options.targets.pids,
                 follow_children=self.options.targets.follow_children,
                 on_new_process=self._on_new_process,
+                on_exit=self._on_exit,
                 on_exec_ready=self._on_exec_ready,
                 batch_interval=0.01,
             )
@@ -224,7 +239,9 @@ class Session:
             raw = sampler.drain()
             if self._offcpu is not None:
                 raw += self._offcpu.drain()
-            self._follow_children(sampler)
+            rescanned = self._follow_children(sampler)
+            if self._liveness is not None and (tracker is None or rescanned):
+                self._liveness.check()  # exits read from /proc where events are missing
             for sample in raw:
                 self._first_sight(sample.pid)
             if self.unwind_policy is not None:
@@ -237,12 +254,12 @@ class Session:
                     self.registry.forget(pid)
         return symbolized
 
-    def _follow_children(self, sampler: Sampler) -> None:
+    def _follow_children(self, sampler: Sampler) -> bool:
         """Children arrive by fork events; scan /proc only without them or after the kernel
-        dropped events (an overrun)."""
+        dropped events (an overrun). True if /proc was scanned."""
         targets = self.options.targets
         if not (targets.pids and targets.follow_children):
-            return
+            return False
         tracker = self._tracker
         if tracker is None or tracker.take_rescan():
             new = set(descendants(list(targets.pids))) - self._seen
@@ -251,6 +268,10 @@ class Session:
                 tracker.add_followed(new)
             for pid in new:
                 self._first_sight(pid)
+            if self._liveness is not None:
+                self._liveness.added(new)
+            return True
+        return False
 
     def _forget(self, pid: int, exited: bool) -> None:
         """The registry dropped ``pid`` (exited, or exec'd): drop what the session holds."""
@@ -264,10 +285,17 @@ class Session:
 
     def _on_new_process(self, pid: int) -> None:
         """A child of a target was forked: profile it from now on."""
+        if self._liveness is not None:
+            self._liveness.added([pid])
         with self._lock:
             if self._sampler is not None:
                 self._sampler.add_targets([pid])
             self._first_sight(pid)
+
+    def _on_exit(self, pid: int) -> None:
+        """A followed process exited (its exit event; its samples are drained later)."""
+        if self._liveness is not None:
+            self._liveness.exited(pid)
 
     def _on_exec_ready(self, pids: list[int]) -> None:
         """Processes exec'd a new image (its libraries now mapped): read them afresh."""

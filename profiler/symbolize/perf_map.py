@@ -10,7 +10,7 @@ import bisect
 import os
 from array import array
 
-from ..process.files import FileSource, HostFile, RootedFile, read_capped
+from ..process.files import FileSource, RootedFile, read_capped
 from ..process.info import ProcessInfo
 
 MAX_PERF_MAP = 64 << 20  # bytes of a perf map read at most
@@ -59,13 +59,13 @@ def perf_map_sources(pid: int, namespace_pid: int = 0, proc: str = "/proc") -> l
     """Where the perf map of ``pid`` may be, most specific first.
 
     A process in a PID namespace names the file after its own pid (``NSpid``), inside its own
-    ``/tmp``: it is resolved inside the process's root (never out of it).
+    ``/tmp``: it is resolved inside the process's root (never out of it; a process in our own
+    mount namespace has our ``/tmp`` as its own).
     """
     inner = namespace_pid or pid
     sources: list[FileSource] = [RootedFile(pid, f"/tmp/perf-{inner}.map", proc)]
     if inner != pid:
         sources.append(RootedFile(pid, f"/tmp/perf-{pid}.map", proc))
-    sources.append(HostFile(f"/tmp/perf-{pid}.map"))
     return sources
 
 

@@ -13,6 +13,7 @@ from profiler.export.files import DirectoryExporter
 from profiler.export.otlp_grpc import OtlpGrpcExporter
 from profiler.export.otlp_http import OtlpHttpExporter, parse_headers
 from profiler.export.pyroscope import PyroscopeExporter, app_name
+from tests.support import wait_for
 
 from .receivers import OtlpGrpcReceiver, OtlpHttpReceiver, free_port, total_samples
 
@@ -44,8 +45,9 @@ def test_outage_then_recovery_delivers_every_interval_exactly_once():
     try:
         for i in range(4):
             delivery.submit(otlp_request(i))
-        time.sleep(0.5)  # the backend is down: retries happen, nothing is lost
-        assert delivery.stats.sent == 0 and delivery.stats.retries >= 1
+        # The backend is down: retries happen, nothing is lost.
+        wait_for(lambda: delivery.stats.retries >= 1, what="a retry")
+        assert delivery.stats.sent == 0
         with OtlpHttpReceiver(port=port) as receiver:
             assert delivery.flush(timeout=10)
             assert intervals_of(receiver) == [0, 1, 2, 3]
@@ -192,3 +194,94 @@ def test_header_and_retry_after_parsing():
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_retry_after_is_waited_out_whole_while_payloads_keep_coming():
+    # Issue 14, row 10: a receiver says "Retry-After: 2"; the agent submits a payload every
+    # 0.2 s (as intervals do). Before, every submit woke the sender and cut the wait short.
+    def behaviour(n):
+        return (429, {"Retry-After": "2"}) if n == 0 else (200, {})
+
+    with OtlpHttpReceiver(behaviour=behaviour) as receiver:
+        exporter = OtlpHttpExporter(receiver.endpoint, compression="none")
+        delivery = Delivery("otlp", exporter, policy=FAST, seed=3)
+        try:
+            delivery.submit(otlp_request(0))
+            wait_for(lambda: len(receiver.raw) == 1, what="the first attempt")
+            for i in range(1, 9):
+                delivery.submit(otlp_request(i))
+                time.sleep(0.2)  # the pace of arrivals (not a wait for a condition)
+            assert delivery.flush(timeout=15)
+        finally:
+            delivery.close(timeout=0)
+        assert receiver.times[1] - receiver.times[0] >= 1.95
+        assert sorted(intervals_of(receiver)) == list(range(9))  # every payload, once
+
+
+def _tiny_tmpfs(path) -> None:
+    import subprocess
+
+    from tests.support import require_root, require_tool
+
+    require_root()
+    mount = require_tool("mount")
+    path.mkdir()
+    subprocess.run([mount, "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(path)], check=True)
+
+
+def _umount(path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", str(path)], check=False)
+
+
+def test_a_full_spill_filesystem_is_counted_not_fatal(tmp_path):
+    # Issue 14, row 6: the spill filesystem fills up. Before, the agent died of ENOSPC and left
+    # ".payload.tmp" files; now each refusal is counted, the oldest payload is dropped (counted),
+    # and nothing half-written stays on disk.
+    spill = tmp_path / "spill"
+    _tiny_tmpfs(spill)
+    try:
+
+        def down(payload: Payload) -> None:
+            raise ConnectionRefusedError("backend down")
+
+        delivery = Delivery(
+            "otlp",
+            down,
+            max_queue_bytes=5000,
+            spill_dir=str(spill),
+            max_spill_bytes=1 << 20,  # the bound is not what stops it: the filesystem is
+            policy=RetryPolicy(10, 10),
+        )
+        for i in range(12):
+            delivery.submit(bytes([i]) * 4000)  # 48 KB through 16 KB of disk
+        assert delivery._thread.is_alive()
+        delivery.close(timeout=0)
+        stats = delivery.stats
+        assert stats.spill_errors >= 1 and stats.spilled >= 1
+        assert stats.spilled + stats.dropped_overflow + stats.queued == 12
+        leftovers = [n for n in os.listdir(spill) if not n.endswith(".payload")]
+        assert leftovers == []
+    finally:
+        _umount(spill)
+
+
+def test_a_read_only_spill_directory_keeps_payloads_in_memory(tmp_path):
+    from tests.support import require_root
+
+    require_root()  # root ignores mode bits: a read-only bind would be needed otherwise
+    spill = tmp_path / "spill"
+    _tiny_tmpfs(spill)
+    try:
+        import subprocess
+
+        subprocess.run(["mount", "-o", "remount,ro", str(spill)], check=True)
+        got: list[bytes] = []
+        delivery = Delivery("otlp", lambda p: got.append(p.data), spill_dir=str(spill))
+        delivery.submit(b"x" * 10)
+        assert delivery.flush(timeout=5)
+        delivery.close(timeout=0)
+        assert got == [b"x" * 10]  # delivered from memory; the directory only counted errors
+    finally:
+        _umount(spill)

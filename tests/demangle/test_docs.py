@@ -1,16 +1,16 @@
-"""The README section's examples (docs/demangle.md) run as they are written."""
+"""docs/demangle.md stays true: its examples run."""
 
 from __future__ import annotations
 
-import os
-import re
+import pytest
 
-DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "demangle.md")
+from tests.docs_examples import examples, params, run
 
 
-def test_python_examples_run() -> None:
-    with open(DOC, encoding="utf-8") as f:
-        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "docs/demangle.md", "exec"), {})
+def test_the_doc_has_examples():
+    assert examples("docs/demangle.md")
+
+
+@pytest.mark.parametrize("example", params("docs/demangle.md"))
+def test_example_runs(example):
+    run(example)

@@ -15,6 +15,7 @@ import re
 import pytest
 
 from profiler.demangle import demangle, demangle_rust_legacy, demangle_rust_v0
+from tests.support import skip_or_fail
 
 from .oracles import (
     build_rust,
@@ -87,7 +88,7 @@ def test_legacy_and_v0_builds_name_functions_alike(rust_builds: dict[str, list[s
 def test_rust_std_library_matches_cxxfilt() -> None:
     libraries = rust_std_libraries()
     if not libraries:
-        pytest.skip("no rustup toolchain with a libstd-*.so")
+        skip_or_fail("no rustup toolchain with a libstd-*.so")
     symbols: dict[str, None] = {}
     for path in libraries:
         for name in elf_symbol_names(path):

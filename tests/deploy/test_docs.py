@@ -1,23 +1,12 @@
-"""docs/deploy.md: its Python examples run as written."""
+"""docs/deploy.md stays true: its Python examples run and print what they show."""
 
 from __future__ import annotations
 
-import os
-import re
-
 import pytest
 
-from .manifests import ROOT
-
-DOC = os.path.join(ROOT, "docs", "deploy.md")
+from tests.docs_examples import params, run
 
 
-def python_blocks() -> list[str]:
-    with open(DOC) as f:
-        return re.findall(r"```python\n(.*?)```", f.read(), re.S)
-
-
-@pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_example_runs(index, capsys):
-    exec(compile(python_blocks()[index], f"{DOC} example {index}", "exec"), {})
-    assert capsys.readouterr().out.strip()  # each example prints what it shows
+@pytest.mark.parametrize("example", params("docs/deploy.md"))
+def test_example_runs(example):
+    assert run(example).strip()

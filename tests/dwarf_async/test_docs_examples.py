@@ -1,27 +1,25 @@
-"""The ```python examples of docs/async_stacks.md run as they are written."""
+"""docs/async_stacks.md stays true: its examples run and print the stacks their comments show."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.docs_examples import examples, params, run
 from tests.support import require_tool
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "async_stacks.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+DOC = "docs/async_stacks.md"
 
 
 def test_the_doc_has_examples():
-    assert len(BLOCKS) >= 2
+    assert len(examples(DOC)) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_example_runs(index, capsys):
+@pytest.mark.parametrize("example", params(DOC))
+def test_example_runs(example):
     require_tool("gcc")
-    exec(compile(BLOCKS[index], f"{DOC.name} example {index + 1}", "exec"), {})
-    printed = capsys.readouterr().out
-    for expected in re.findall(r"^\s*# (.+)$", BLOCKS[index], flags=re.M):
+    printed = run(example)
+    for expected in re.findall(r"^\s*# (.+)$", example.code, flags=re.M):
         if "->" in expected or ".c:" in expected:  # the comments that show printed output
             assert " ".join(expected.split()) in " ".join(printed.split())

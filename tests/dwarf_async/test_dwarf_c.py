@@ -11,6 +11,7 @@ from elftools.elf.elffile import ELFFile
 
 from profiler.symbolize import dwarf
 from profiler.symbolize.dwarf import DwarfInfo
+from tests.support import skip_or_fail
 
 from .builds import build_c_program, build_cpp_program
 from .oracle import addr2line_chains
@@ -74,7 +75,7 @@ def test_without_aranges_the_units_own_ranges_are_used(tmp_path):
     stripped = tmp_path / "no-aranges"
     objcopy = shutil.which("objcopy")
     if objcopy is None:
-        pytest.skip("needs objcopy (binutils)")
+        skip_or_fail("needs objcopy (binutils)")
     subprocess.run([objcopy, "--remove-section=.debug_aranges", binary, str(stripped)], check=True)
     dwarf.clear_cache()
     work = _function_addresses(binary)["work"]
@@ -107,7 +108,8 @@ def test_cached_by_build_id_across_paths_and_argument_kinds(c_binary, tmp_path, 
 
 
 def test_accepts_the_symbolizers_elf_file(c_binary, no_fd_leak):
-    elf_file = pytest.importorskip("profiler.elf.file")
+    from profiler.elf import file as elf_file
+
     with elf_file.ElfFile.open(c_binary) as elf:
         info = DwarfInfo.for_elf(elf)
     assert info is DwarfInfo.for_elf(c_binary)  # same build id, same index

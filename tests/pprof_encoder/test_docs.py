@@ -1,26 +1,24 @@
-"""The README section's Python examples and the package docstring run as written."""
+"""docs/pprof_encoder.md and the package docstring stay true: their examples run."""
 
 from __future__ import annotations
 
 import doctest
-import re
-from pathlib import Path
 
 import pytest
 
 import pprof_encoder
+from tests.docs_examples import examples, params, run
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "pprof_encoder.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL)
+DOC = "docs/pprof_encoder.md"
 
 
 def test_the_doc_has_examples():
-    assert len(BLOCKS) >= 3
+    assert len(examples(DOC)) >= 3
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_example_runs(code, capsys):
-    exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})
+@pytest.mark.parametrize("example", params(DOC))
+def test_example_runs(example):
+    run(example)
 
 
 def test_package_docstring_example():

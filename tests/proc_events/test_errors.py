@@ -17,6 +17,7 @@ from profiler.process.events.watcher import (
     ProcessEventsPermissionError,
 )
 from profiler.process.events.wire import PROC_CN_MCAST_IGNORE, PROC_CN_MCAST_LISTEN
+from tests.support import skip_or_fail
 
 
 class FakeSocket:
@@ -80,7 +81,7 @@ def test_kernel_without_the_connector_is_named(monkeypatch):
 def test_a_user_namespace_is_refused_instead_of_silently_deaf():
     unshare = shutil.which("unshare")
     if unshare is None:
-        pytest.skip("needs util-linux unshare")
+        skip_or_fail("needs util-linux unshare")
     code = (
         "from profiler.process.events import ProcessEvents\n"
         "try:\n    ProcessEvents()\nexcept OSError as e:\n    print(type(e).__name__, e)\n"
@@ -92,7 +93,7 @@ def test_a_user_namespace_is_refused_instead_of_silently_deaf():
         cwd=proc_events.__file__.rsplit("/profiler/", 1)[0],
     )
     if out.returncode != 0 and "unshare" in out.stderr:
-        pytest.skip(f"user namespaces unavailable here: {out.stderr.strip()}")
+        skip_or_fail(f"user namespaces unavailable here: {out.stderr.strip()}")
     assert out.stdout.startswith("ProcessEventsError") and "user namespace" in out.stdout
 
 

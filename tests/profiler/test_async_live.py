@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
 from tests.conftest import bpf_objects_held_by
 from tests.dwarf_async.builds import build_tokio_app
-from tests.support import require_tool
+from tests.support import require_tool, thread_count, wait_for
 
 from .profiles import load, stacks_of
 from .test_profile_live import run_cli
@@ -25,7 +24,7 @@ def profile_tokio(variant: str, tmp_path, *flags: str) -> tuple[dict, int]:
     binary = build_tokio_app(variant)
     app = subprocess.Popen([binary, "8"], stdout=subprocess.DEVNULL)
     try:
-        time.sleep(0.3)
+        wait_for(lambda: thread_count(app.pid) > 1, what="the Tokio runtime's workers")
         out = tmp_path / f"{variant}.pb.gz"
         res = run_cli(
             "--pid", str(app.pid), "--freq", "499", "--duration", "4", "-o", str(out), "-q", *flags
@@ -67,7 +66,7 @@ def test_go_tool_pprof_shows_the_async_names(tmp_path):
     binary = build_tokio_app("legacy_fp")
     app = subprocess.Popen([binary, "6"], stdout=subprocess.DEVNULL)
     try:
-        time.sleep(0.3)
+        wait_for(lambda: thread_count(app.pid) > 1, what="the Tokio runtime's workers")
         out = tmp_path / "t.pb.gz"
         res = run_cli(
             "--pid", str(app.pid), "--duration", "2", "--freq", "299", "-o", str(out), "-q"

@@ -50,16 +50,20 @@ def wait_until_sampling(pid: int, timeout: float = 20) -> None:
     """Wait until process ``pid`` holds our sampling program (it is attached and running)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any("pp_sampler" in h for h in bpf_objects_held_by(pid)):
-            time.sleep(0.2)  # attach follows the load by a few syscalls
+        held = bpf_objects_held_by(pid)
+        # Loaded, then attached: one BPF link per CPU once every perf event runs it.
+        if any("pp_sampler" in h for h in held) and sum("link" in h for h in held) >= (
+            os.cpu_count() or 1
+        ):
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} never loaded the sampler")
 
 
-def profile_workload(binary: str, seconds: float, *cli: str, signal_at_end: bool = False):
+def profile_workload(binary: str, seconds: float, *cli: str):
     """Run the profiler on a waiting workload, start the workload once sampling, return both
     results: (profiler's CompletedProcess-like tuple (rc, stdout, stderr), workload's truth, pid).
+    The run ends with the workload (a --pid run ends when its targets have exited).
     """
     work = workloads.start(binary, str(seconds), wait=True)
     argv = [sys.executable, "-m", "profiler", "--pid", str(work.pid), *cli]
@@ -68,8 +72,6 @@ def profile_workload(binary: str, seconds: float, *cli: str, signal_at_end: bool
         wait_until_sampling(proc.pid)
         work.go()
         truth = work.result(timeout=seconds + 60)
-        if signal_at_end:
-            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         work.kill()
@@ -191,16 +193,40 @@ def test_target_that_exits_keeps_its_samples_and_symbols(tmp_path, calltree_fp):
     assert named / sum(stacks.values()) > 0.9
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_sigint_writes_what_was_collected_and_leaves_nothing_loaded(tmp_path, calltree_fp):
     out = tmp_path / "s.folded"
-    (rc, _, stderr), truth, _ = profile_workload(
-        calltree_fp, 2, "--freq", "199", "-o", str(out), signal_at_end=True
+    work = workloads.start(calltree_fp, "60", wait=True)
+    argv = [sys.executable, "-m", "profiler", "--pid", str(work.pid), "--freq", "199"]
+    proc = subprocess.Popen(
+        [*argv, "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert rc == 0, stderr
+    try:
+        wait_until_sampling(proc.pid)
+        work.go()
+        deadline = time.monotonic() + 60
+        while cpu_seconds(work.pid) < 1.0 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the workload has run a second of CPU
+        proc.send_signal(signal.SIGINT)
+        cpu = cpu_seconds(work.pid)
+        _, stderr = proc.communicate(timeout=60)
+        assert work.proc.poll() is None  # the signal ended the run, not the target's exit
+    finally:
+        work.kill()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
     lines = out.read_text().splitlines()
     assert any(line.startswith("calltree") and ";leaf_two " in line for line in lines), lines
     total = sum(int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("calltree"))
-    assert total >= MIN_CAPTURE * truth["cpu_seconds"] * 199
+    assert total >= MIN_CAPTURE * cpu * 199
 
 
 def test_unknown_pid_is_a_clear_error():

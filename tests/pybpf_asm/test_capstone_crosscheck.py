@@ -16,7 +16,6 @@ from pybpf.asm import DW, HELPER_IDS, R0, Assembler, B, H, Register, W
 
 from .capstone_oracle import decode
 
-pytest.importorskip("capstone")
 decode(b"")  # build capstone's disassembler now, not inside a hypothesis example's deadline
 
 registers = st.sampled_from(list(Register))

@@ -1,28 +1,17 @@
-"""docs/asm.md stays true: its Python examples run, and the listing it shows is what they print."""
+"""docs/asm.md stays true: its examples run and print exactly what the doc shows after them."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "asm.md"
+from tests.docs_examples import params, run
 
 
-def examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
-
-
-@pytest.mark.parametrize("index", range(len(examples())))
-def test_example_runs(index):
-    code = examples()[index]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, f"{DOC.name} example {index}", "exec"), {"__name__": "__doc_example__"})
-    following = DOC.read_text().split(code, 1)[1]
-    shown = re.match(r"```\n\nprints\n\n```\n(.*?)```", following, re.S)
+@pytest.mark.parametrize("example", params("docs/asm.md"))
+def test_example_runs(example):
+    printed = run(example)
+    shown = re.match(r"```\n\nprints\n\n```\n(.*?)```", example.following_text(), re.S)
     if shown:
-        assert out.getvalue() == shown.group(1)
+        assert printed == shown.group(1)

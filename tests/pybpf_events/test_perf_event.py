@@ -11,6 +11,7 @@ import pytest
 
 from pybpf import perf_event as pe
 from pybpf.syscall import use_kernel
+from tests.support import skip_or_fail
 
 from .kernels import RecordingKernel, always
 
@@ -155,7 +156,7 @@ def test_inherit_counts_children(no_fd_leak):
 def test_cgroup_event_counts_a_cgroup(no_fd_leak, tmp_path):
     root = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
     if not os.path.exists(os.path.join(root, "cgroup.procs")):
-        pytest.skip("no cgroup v2 hierarchy")
+        skip_or_fail("no cgroup v2 hierarchy")
     group = os.path.join(root, f"pybpf_events_test_{os.getpid()}")
     os.mkdir(group)
     try:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from pybpf.bpf_attr import ATTR_STRUCT, Cmd, attr_size, ffi, new_attr
-from tests.support import require_tool
+from tests.support import require_tool, skip_or_fail
 
 HEADER = "/usr/include/linux/bpf.h"
 
@@ -58,7 +58,7 @@ def c_layout(tmp_path_factory):
     """offsetof/sizeof of every field, printed by a C program compiled against the header."""
     gcc = require_tool("gcc")
     if not os.path.exists(HEADER):
-        pytest.skip(f"{HEADER} is not installed")
+        skip_or_fail(f"{HEADER} is not installed (linux-libc-dev)")
     lines = [
         "#include <stdio.h>",
         "#include <stddef.h>",

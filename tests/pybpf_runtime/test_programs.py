@@ -70,7 +70,7 @@ def test_test_run_returns_r0_data_and_duration(no_fd_leak):
         result = prog.test_run(PACKET, repeat=100)
     assert result.retval == len(PACKET)
     assert result.data_out == PACKET
-    assert result.duration_ns >= 0
+    assert result.duration_ns > 0  # 100 runs take time; the kernel reports the mean
 
 
 def test_program_uses_a_map(no_fd_leak):

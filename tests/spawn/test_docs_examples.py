@@ -1,34 +1,26 @@
-"""The ```python examples of docs/spawned_tasks.md run as written (the live one needs root)."""
+"""docs/spawned_tasks.md stays true: its examples run and show the output their comments say."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.support import require_root
+from tests.docs_examples import examples, params, run
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "spawned_tasks.md"
-BLOCKS = re.findall(
-    r"(<!-- readme-test: (\w+) -->\n)?```python\n(.*?)```", DOC.read_text(), flags=re.S
-)
+DOC = "docs/spawned_tasks.md"
 
 
 def test_the_doc_has_examples():
-    assert len(BLOCKS) >= 2
+    assert len(examples(DOC)) >= 2
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_example_runs(index, capsys, no_fd_leak):
-    _marker, mark, code = BLOCKS[index]
-    if mark == "root":
-        require_root()
-    exec(compile(code, f"{DOC.name} example {index + 1}", "exec"), {})
-    printed = capsys.readouterr().out
+@pytest.mark.parametrize("example", params(DOC))
+def test_example_runs(example, no_fd_leak):
+    printed = run(example)
     assert printed.strip()
     # Comments showing output must match it; the live example must show a linked background.
-    for expected in re.findall(r"^# (.+ -> .+)$", code, flags=re.M):
+    for expected in re.findall(r"^# (.+ -> .+)$", example.code, flags=re.M):
         assert expected in printed
-    if mark == "root":
+    if example.mark == "root":
         assert "[spawn] -> tokio_app::background" in printed

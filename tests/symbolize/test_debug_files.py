@@ -92,7 +92,6 @@ def test_debuglink_crc_is_what_objcopy_wrote(debug_program, tmp_path):
 
 
 def test_file_and_line_from_dwarf_match_addr2line(debug_program, no_fd_leak):
-    pytest.importorskip("profiler.symbolize.dwarf")
     full = debug_program["full"]
     vaddr = nm_symbols(full)["beta"][0]
     oracle = run_tool("addr2line", "-e", str(full), f"0x{vaddr:x}").strip()
@@ -105,7 +104,6 @@ def test_file_and_line_from_dwarf_match_addr2line(debug_program, no_fd_leak):
 
 
 def test_dwarf_is_opened_on_first_lookup_even_after_exit(debug_program, tmp_path, no_fd_leak):
-    pytest.importorskip("profiler.symbolize.dwarf")
     binary = copy_binary(debug_program["full"], tmp_path / "bin")
     with running(binary) as prog, Symbolizer(debug_roots=[str(tmp_path / "none")]) as sym:
         assert sym.snapshot(prog.pid)

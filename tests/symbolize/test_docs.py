@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
-from pathlib import Path
-
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "symbolize.md"
+from tests.docs_examples import examples, params, run
 
-
-def examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+DOC = "docs/symbolize.md"
 
 
 def test_the_doc_has_examples():
-    assert len(examples()) >= 3
+    assert len(examples(DOC)) >= 3
 
 
-@pytest.mark.parametrize("index", range(len(examples())))
-def test_example_runs(index, no_fd_leak):
-    code = examples()[index]
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(code, f"{DOC.name} example {index}", "exec"), {"__name__": "__doc_example__"})
+@pytest.mark.parametrize("example", params(DOC))
+def test_example_runs(example, no_fd_leak):
+    run(example)

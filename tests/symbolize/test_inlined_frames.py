@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from profiler.frames.model import USER
 from profiler.symbolize import Symbolizer
 
@@ -48,7 +46,6 @@ def _addr2line_chain(binary, vaddr) -> list[tuple[str, int]]:
 
 
 def test_inlined_function_frames_match_addr2line(build_dir, no_fd_leak):
-    pytest.importorskip("profiler.symbolize.dwarf")
     binary = compile_c(INLINING_C, build_dir / "inlining", "-O2", "-g")
     start, size = nm_symbols(binary)["outer"]
     # An address of outer where addr2line sees inner inlined (the oracle picks the address).

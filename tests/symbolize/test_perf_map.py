@@ -9,7 +9,7 @@ import os
 import pytest
 
 from profiler.frames.model import JIT, UNKNOWN
-from profiler.process.files import HostFile, RootedFile
+from profiler.process.files import RootedFile
 from profiler.symbolize import Symbolizer
 from profiler.symbolize.perf_map import PerfMap, perf_map_sources
 
@@ -32,8 +32,7 @@ def test_parse_perf_map_lines():
 
 def test_perf_map_sources_use_the_namespace_pid_inside_the_root():
     sources = perf_map_sources(4242, namespace_pid=7)
-    assert sources[0] == RootedFile(4242, "/tmp/perf-7.map")
-    assert sources[-1] == HostFile("/tmp/perf-4242.map")
+    assert sources == [RootedFile(4242, "/tmp/perf-7.map"), RootedFile(4242, "/tmp/perf-4242.map")]
 
 
 @pytest.fixture

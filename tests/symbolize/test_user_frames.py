@@ -113,7 +113,8 @@ def test_user_stack_looks_up_callers_one_byte_earlier(layout_binary, no_fd_leak)
 
 
 def test_library_of_the_current_process():
-    ctypes = pytest.importorskip("ctypes")
+    import ctypes
+
     libc = ctypes.CDLL("libc.so.6")
     addr = ctypes.cast(libc.getpid, ctypes.c_void_p).value
     with Symbolizer() as sym:

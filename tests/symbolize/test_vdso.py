@@ -5,10 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 
-import pytest
-
 from profiler.process.maps import read_maps
 from profiler.symbolize import Symbolizer
+from tests.support import skip_or_fail
 
 from .native_programs import running
 
@@ -18,13 +17,13 @@ def _own_vdso_function() -> tuple[str, int]:
     try:
         vdso = ctypes.CDLL("linux-vdso.so.1", mode=os.RTLD_NOLOAD)
     except OSError:
-        pytest.skip("the dynamic linker does not expose the vdso here")
+        skip_or_fail("the dynamic linker does not expose the vdso here")
     for name in ("__vdso_clock_gettime", "__vdso_gettimeofday", "__vdso_time"):
         try:
             return name, ctypes.cast(getattr(vdso, name), ctypes.c_void_p).value
         except AttributeError:
             continue
-    pytest.skip("no known vdso function")
+    skip_or_fail("no known vdso function")
 
 
 def _vdso_start(pid: int | str) -> int:

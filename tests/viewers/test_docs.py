@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from profiler.output.formats import format_for_path
+from tests.docs_examples import ROOT, examples, params, run
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "viewers.md"
-TEXT = DOC.read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.DOTALL)
+DOC = "docs/viewers.md"
 
 
 def test_the_doc_has_examples():
-    assert len(BLOCKS) >= 1
+    assert len(examples(DOC)) >= 1
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_example_runs(code):
-    exec(compile(code, str(DOC), "exec"), {"__name__": "__doc_example__"})
+@pytest.mark.parametrize("example", params(DOC))
+def test_example_runs(example):
+    run(example)
 
 
 def test_the_error_shown_is_the_one_raised():
-    shown = re.search(r"# python3 -m profiler -o out.json\nprofiler: (.*?)\n```", TEXT, re.DOTALL)
+    text = (ROOT / DOC).read_text()
+    shown = re.search(r"# python3 -m profiler -o out.json\nprofiler: (.*?)\n```", text, re.DOTALL)
     with pytest.raises(ValueError) as err:
         format_for_path("out.json")
     assert " ".join(shown.group(1).split()) == str(err.value)

@@ -7,8 +7,9 @@
 - a process execs → after ``delay_s``, once ld.so has mapped its libraries,
   ``on_exec_ready(pids)`` (drop its cached stacks and snapshot the new image) — a process that
   lives a few hundred milliseconds keeps its symbols;
-- a process exits → it is handed back by :meth:`drained` only after a whole drain interval has
-  passed, when no undrained sample of it can remain (then forget it);
+- a process exits → ``on_exit(pid)`` at once (e.g. to end a run when its targets are gone), and
+  it is handed back by :meth:`drained` only after a whole drain interval has passed, when no
+  undrained sample of it can remain (then forget it);
 - events were lost → :meth:`take_rescan` says so once (rescan ``/proc`` as before).
 
 ```python
@@ -43,6 +44,7 @@ class ProcessTracker:
         *,
         on_exec_ready: Callable[[list[int]], object],
         on_new_process: Callable[[int], object] | None = None,
+        on_exit: Callable[[int], object] | None = None,
         roots: Iterable[int] = (),
         follow_children: bool = True,
         delay_s: float = 0.05,
@@ -50,6 +52,7 @@ class ProcessTracker:
         start_watcher: bool = True,
     ) -> None:
         self.on_new_process = on_new_process
+        self.on_exit = on_exit
         self.follow_children = follow_children
         self._roots = set(roots)
         self._followed = set(self._roots)
@@ -96,6 +99,8 @@ class ProcessTracker:
             self.deferred.cancel(event.tgid)
             with self._lock:
                 self._exited_now.add(event.tgid)
+            if self.on_exit is not None:
+                self.on_exit(event.tgid)
         elif isinstance(event, Overrun):
             with self._lock:
                 self._rescan = True
