@@ -276,11 +276,14 @@ class OffCpuSampler:
             self.dwarf_pids.update(_U32.pack(pid), b"\x01")
 
     def disable(self) -> None:
-        """Detach the program (the maps stay): a final drain then reads a set nothing writes.
-        Threads still blocked now are not counted (:attr:`OffCpuStats.open_blocks`)."""
+        """Detach the program (the maps stay): a final drain then reads a set nothing writes,
+        and every DWARF record sent (a thread's last block may be its longest). Threads still
+        blocked now are not counted (:attr:`OffCpuStats.open_blocks`)."""
         if self._attachment is not None:
             with contextlib.suppress(OSError):
                 self._attachment.close()
+        if self.dwarf is not None:
+            self.dwarf.stop_reading()
 
     # -- reading ---------------------------------------------------------------------------
     def read_stats(self) -> OffCpuStats:

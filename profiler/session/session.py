@@ -19,9 +19,11 @@ its mappings are snapshotted when first seen, in the session's
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
@@ -93,6 +95,8 @@ class Session:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # Work of the process-event thread that waits for a drain in progress (see _soon).
+        self._pending: collections.deque[Callable[[], None]] = collections.deque()
         self._seen: set[int] = set()
         self._spawn_tracker = None
         self._tracker = None  # proc connector events (ProcessTracker), when available
@@ -252,6 +256,7 @@ class Session:
                 # Processes that exited before this drain: their samples are symbolized now.
                 for pid in tracker.drained():
                     self.registry.forget(pid)
+        self._run_pending()  # what the process events brought meanwhile
         return symbolized
 
     def _follow_children(self, sampler: Sampler) -> bool:
@@ -287,10 +292,12 @@ class Session:
         """A child of a target was forked: profile it from now on."""
         if self._liveness is not None:
             self._liveness.added([pid])
-        with self._lock:
-            if self._sampler is not None:
-                self._sampler.add_targets([pid])
-            self._first_sight(pid)
+        sampler = self._sampler
+        if sampler is not None:
+            # At once, not after a drain in progress (its symbolizing can take half a second):
+            # the child's samples and blocks count from its first run.
+            sampler.add_targets([pid])
+        self._soon(lambda: self._first_sight(pid))
 
     def _on_exit(self, pid: int) -> None:
         """A followed process exited (its exit event; its samples are drained later)."""
@@ -299,10 +306,30 @@ class Session:
 
     def _on_exec_ready(self, pids: list[int]) -> None:
         """Processes exec'd a new image (its libraries now mapped): read them afresh."""
-        with self._lock:
+
+        def read_afresh() -> None:
             for pid in pids:
                 self.registry.reset(pid)
                 self._first_sight(pid)
+
+        self._soon(read_afresh)
+
+    def _soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` under the session lock now or, while a drain holds the lock, as soon as
+        it ends: the process-event thread never waits for a drain (a first drain symbolizes
+        for a while, and the forks meanwhile must still reach the kernel filter at once)."""
+        self._pending.append(work)
+        self._run_pending()
+
+    def _run_pending(self) -> None:
+        """Run the work :meth:`_soon` queued, unless another thread holds the lock (that thread
+        runs it when it lets go)."""
+        while self._pending and self._lock.acquire(blocking=False):
+            try:
+                while self._pending:
+                    self._pending.popleft()()
+            finally:
+                self._lock.release()
 
     def disable(self) -> None:
         """Stop sampling now (the kernel objects stay until :meth:`close`): what the maps hold

@@ -217,6 +217,22 @@ def test_disable_detaches_before_the_final_drain(bins):
     assert counted >= 0.9 * 10 * 10_000_000  # at least the ten naps of 10 ms seen before
 
 
+def test_the_final_drain_has_every_dwarf_block(bins):
+    """DWARF blocks reach user space through a ring read every 100 ms: disable() reads what is
+    left, so a thread's last block (sent as it wakes to exit) is in the final drain."""
+    work = start(bins["napper"], "1", "300000", wait=True)  # four naps of 300 ms
+    try:
+        dwarf = SamplingOptions(unwind="dwarf")
+        with OffCpuSampler(OffCpuOptions(), dwarf, pids=[work.pid]) as s:
+            work.go()
+            truth = work.result(timeout=60)
+            s.disable()
+            got = _by_tid(s.drain() + s.drain()).get(truth["tid"], 0)
+    finally:
+        work.kill()
+    assert got == pytest.approx(truth["off_cpu_ns"], rel=0.05)
+
+
 def _wait_until(condition, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
