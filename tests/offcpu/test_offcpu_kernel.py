@@ -106,7 +106,10 @@ def test_minimum_drops_short_blocks_and_reports_them(bins):
     finally:
         work.kill()
     sleeper, writer = truth["threads"]["sleeper"], truth["threads"]["writer"]
-    assert got[sleeper["tid"]] == pytest.approx(sleeper["off_cpu_ns"], rel=0.05)
+    # Its sleeps are all there: the time inside them (measured around each call, so with the
+    # wait for a CPU after the wake-up, as sched_switch sees it); its other, shorter blocks
+    # (a loaded machine preempts it) are below the minimum.
+    assert got[sleeper["tid"]] == pytest.approx(sleeper["blocked_ns"], rel=0.05)
     assert got.get(writer["tid"], 0) < 0.1 * writer["off_cpu_ns"]
     # The naps dropped are reported, with their time.
     assert st.below_min >= writer["iterations"] - 2
