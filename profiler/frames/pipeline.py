@@ -6,6 +6,7 @@ symbolizer and the process-info source are parameters.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -56,10 +57,13 @@ class Pipeline:
     thread_name: Callable[[int, int], str] = lambda pid, tid: ""
     transforms: list[FrameTransform] = field(default_factory=list)
     stats: PipelineStats = field(default_factory=PipelineStats)
-    max_cached_stacks: int = 20000
+    # Distinct stacks kept symbolized (least recently seen dropped first): a stack's frames are
+    # ~1-2 KB, and the per-address caches below make a dropped stack cheap to rebuild.
+    max_cached_stacks: int = 4096
     # Links Tokio tasks to the stacks that spawned them (profiler.frames.spawn_links).
     spawn_linker: SpawnLinker | None = None
-    _cache: dict[tuple, list[Frame]] = field(default_factory=dict, repr=False)
+    _cache: OrderedDict[tuple, list[Frame]] = field(default_factory=OrderedDict, repr=False)
+    _by_pid: dict[int, set[tuple]] = field(default_factory=dict, repr=False)
 
     def frames_of(self, sample: RawSample) -> list[Frame]:
         """The symbolized stack of ``sample``, leaf first: kernel frames, then user frames."""
@@ -79,22 +83,31 @@ class Pipeline:
     def _frames(self, sample: RawSample, thread: str) -> list[Frame]:
         """Symbolized and transformed frames, cached: the same stacks recur every interval."""
         key = (sample.pid, thread, sample.user_stack, sample.kernel_stack, sample.spawn_chain)
-        frames = self._cache.get(key)
-        if frames is None:
-            if len(self._cache) >= self.max_cached_stacks:
-                self._cache.clear()  # bounded memory; also drops stacks of processes now gone
-            frames = self.frames_of(sample)
-            for transform in self.transforms:
-                frames = transform(frames, thread)
-            if sample.spawn_chain and self.spawn_linker is not None:
-                frames = self.spawn_linker.link(frames, sample.pid, sample.spawn_chain)
-            self._cache[key] = frames
+        cache = self._cache
+        frames = cache.get(key)
+        if frames is not None:
+            cache.move_to_end(key)
+            return frames
+        while len(cache) >= self.max_cached_stacks:
+            old, _ = cache.popitem(last=False)
+            keys = self._by_pid.get(old[0])
+            if keys is not None:
+                keys.discard(old)
+                if not keys:
+                    del self._by_pid[old[0]]
+        frames = self.frames_of(sample)
+        for transform in self.transforms:
+            frames = transform(frames, thread)
+        if sample.spawn_chain and self.spawn_linker is not None:
+            frames = self.spawn_linker.link(frames, sample.pid, sample.spawn_chain)
+        cache[key] = frames
+        self._by_pid.setdefault(sample.pid, set()).add(key)
         return frames
 
     def forget_process(self, pid: int) -> None:
         """Drop cached stacks of ``pid`` (it exec'd or exited and its pid may be reused)."""
-        for key in [k for k in self._cache if k[0] == pid]:
-            del self._cache[key]
+        for key in self._by_pid.pop(pid, ()):
+            self._cache.pop(key, None)
         if self.spawn_linker is not None:
             self.spawn_linker.forget_process(pid)
 

@@ -23,7 +23,7 @@ from .stats import SymbolizerStats
 # A symbolized address: (function, file, line, inlined) tuples innermost first; empty if unknown.
 SourceLines = tuple[tuple[str, str, int, bool], ...]
 
-MAX_CACHED_ADDRESSES = 1 << 16  # per binary; the cache is cleared when it grows past this
+MAX_CACHED_ADDRESSES = 1 << 13  # per binary; the cache is cleared when it grows past this
 MAX_SOURCES = 8  # places remembered to read a binary from, until its symbols are loaded
 MAX_ELF_SIZE = 4 << 30  # a mapped file larger than this is not read
 

@@ -20,8 +20,8 @@ from .vdso import VDSO, vdso_image
 
 log = logging.getLogger(__name__)
 
-MAX_KERNEL_CACHE = 1 << 16
-MAX_CACHED_PER_PROCESS = 1 << 14  # addresses per process; the cache is cleared past this
+MAX_KERNEL_CACHE = 1 << 14
+MAX_CACHED_PER_PROCESS = 1 << 12  # addresses per process; the cache is cleared past this
 # Shared anonymous memory (/dev/zero, SysV shm) shows up as files, but never holds an ELF image.
 _NOT_ELF_PREFIXES = ("/dev/", "/SYSV")
 JIT_PATH = "[jit]"
@@ -88,7 +88,7 @@ class Symbolizer:
         use_dwarf: bool = True,
         refresh_interval: float = 1.0,
         kernel_refresh_interval: float = 30.0,
-        max_cached_addresses: int = 1 << 15,
+        max_cached_addresses: int = 1 << 14,
         proc: str = "/proc",
         kallsyms_path: str = "/proc/kallsyms",
     ) -> None:

@@ -169,3 +169,17 @@ def test_read_process_info_of_self_and_of_a_missing_pid():
     me = read_process_info(os.getpid())
     assert me is not None and me.pid == os.getpid() and me.name
     assert read_process_info(2**22 + 12345) is None
+
+
+def test_stack_cache_is_bounded_lru_and_forgets_a_process():
+    sym = RecordingSymbolizer()
+    pipe = Pipeline(symbolizer=sym, process_info=info, max_cached_stacks=3)
+    hot = RawSample(7, 7, "app", (0x3000, 0x1005), ())
+    for pid in range(10, 20):  # ten processes, one stack each, the hot one seen every time
+        pipe.run([hot, RawSample(pid, pid, "app", (0x2000 + pid, 0x1005), ())])
+    assert len(pipe._cache) == 3
+    asked = len(sym.asked)
+    pipe.run([hot])
+    assert len(sym.asked) == asked  # the hot stack stayed cached (least recently used went)
+    pipe.forget_process(7)
+    assert all(key[0] != 7 for key in pipe._cache) and 7 not in pipe._by_pid
