@@ -107,6 +107,12 @@ ffi.cdef(
         uint64_t bpf_cookie;
     };
 
+    /* BPF_RAW_TRACEPOINT_OPEN, up to prog_fd (the cookie of 6.10+ is not used) */
+    struct bpf_attr_raw_tracepoint_open {
+        uint64_t name;      /* const char *, or 0 for a BTF tracepoint program */
+        uint32_t prog_fd;
+    };
+
     /* BPF_ENABLE_STATS */
     struct bpf_attr_enable_stats {
         uint32_t type;
@@ -236,6 +242,7 @@ ATTR_STRUCT: dict[Cmd, str] = {
     Cmd.PROG_TEST_RUN: "struct bpf_attr_test_run",
     Cmd.OBJ_GET_INFO_BY_FD: "struct bpf_attr_obj_info",
     Cmd.LINK_CREATE: "struct bpf_attr_link_create",
+    Cmd.RAW_TRACEPOINT_OPEN: "struct bpf_attr_raw_tracepoint_open",
     Cmd.ENABLE_STATS: "struct bpf_attr_enable_stats",
 }
 

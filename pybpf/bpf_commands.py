@@ -260,6 +260,16 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) 
     return bpf(Cmd.LINK_CREATE, attr, "create link")
 
 
+def raw_tracepoint_open(prog_fd: int, name: str | None) -> int:
+    """``BPF_RAW_TRACEPOINT_OPEN`` of tracepoint ``name`` (None: a BTF tracepoint program names
+    its own); returns the link's fd."""
+    name_buf = ffi.new("char[]", name.encode()) if name else None
+    attr = new_attr(Cmd.RAW_TRACEPOINT_OPEN)
+    attr.name = address_of(name_buf)
+    attr.prog_fd = prog_fd
+    return bpf(Cmd.RAW_TRACEPOINT_OPEN, attr, f"attach raw tracepoint {name or '(BTF)'}")
+
+
 def enable_stats(stats_type: int = 0) -> int:
     """``BPF_ENABLE_STATS`` (type 0: BPF_STATS_RUN_TIME); stats stay on while the fd is open."""
     attr = new_attr(Cmd.ENABLE_STATS)

@@ -124,9 +124,15 @@ class Agent:
         return self.status(profile)
 
     def _submit_pyroscope(self, profile: CollectedProfile, until: float) -> None:
+        from ..output.off_cpu import cpu_part
         from ..output.pprof import split_by_service
 
-        parts = split_by_service(profile.to_pprof(), self.options.service_name)
+        # Pyroscope's ingest API gets the CPU profile (its .cpu series); off-CPU time reaches
+        # Pyroscope through OTLP (the off_cpu profile type).
+        cpu = cpu_part(profile.to_pprof())
+        if cpu is None:
+            return
+        parts = split_by_service(cpu, self.options.service_name)
         for service, part in sorted(parts.items()):
             data = gzip.compress(part.encode(), mtime=0)
             labels = {"hostname": str(self.base.get("host.name", ""))}
@@ -145,6 +151,11 @@ class Agent:
         """The self-observability record of the last interval."""
         elapsed = max(1e-9, time.monotonic() - self._t0)
         ks = profile.kernel_stats
+        off_cpu = {}
+        if profile.off_cpu is not None:
+            from ..output.off_cpu import off_cpu_status
+
+            off_cpu = off_cpu_status(profile.to_pprof(), profile.off_cpu)
         return {
             "agent": agent_identity(),
             "interval": self.intervals,
@@ -154,6 +165,7 @@ class Agent:
             "agent_cpu_percent": round(100 * (_cpu_seconds() - self._cpu0) / elapsed, 2),
             "rss_mb": round(_max_rss_mb(), 1),
             "exporters": {name: asdict(d.stats) for name, d in self.deliveries.items()},
+            **off_cpu,
         }
 
     def run(self, stop: threading.Event) -> int:

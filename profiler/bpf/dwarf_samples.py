@@ -93,6 +93,16 @@ class DwarfSamples:
         with self._lock:
             self._counts[key] += 1
 
+    def stop_reading(self) -> None:
+        """Stop the reader thread and read what the ring still holds (once the program has
+        stopped sending: the final drain then takes every record; the thread would have read
+        them only at its next poll)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        self._ring.consume()
+
     def take(self) -> list[RawSample]:
         """The samples unwound since the last call, aggregated (the reader lags by one poll)."""
         with self._lock:

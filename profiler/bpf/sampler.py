@@ -220,10 +220,13 @@ class Sampler:
             self.targets.update(struct.pack("<I", pid), b"\x01")
 
     def disable(self) -> None:
-        """Stop sampling (the events stay open): a final drain then reads a set nothing writes."""
+        """Stop sampling (the events stay open): a final drain then reads a set nothing writes,
+        and every DWARF record sent."""
         for event in self.events:
             with contextlib.suppress(OSError):
                 event.disable()
+        if self.dwarf is not None:
+            self.dwarf.stop_reading()
 
     # -- reading ---------------------------------------------------------------------------
     def read_stats(self) -> DrainStats:

@@ -27,6 +27,10 @@ class RawSample:
     user_stack_truncated: bool = False  # the unwinder stopped before the thread's entry
     # Stack ids (SpawnTracker) of the spawners of the Tokio task being polled, nearest first.
     spawn_chain: tuple[int, ...] = ()
+    # Off-CPU (profiler.bpf.offcpu): nanoseconds blocked with these stacks (count is then 0),
+    # and the state the thread waited in ("runnable", "sleeping", "disk"...).
+    off_cpu_ns: int = 0
+    thread_state: str = ""
 
 
 @dataclass

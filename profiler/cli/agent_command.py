@@ -15,7 +15,7 @@ import os
 import sys
 
 from ..agent.options import AgentOptions, OtlpOptions
-from .flags import add_stack_flags, add_target_flags, session_options
+from .flags import add_off_cpu_flags, add_stack_flags, add_target_flags, session_options
 from .program import program_name
 from .signals import StopOnSignals
 
@@ -63,6 +63,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add_target_flags(p, freq_env="SAMPLE_FREQ")
     p.set_defaults(freq=int(_env("SAMPLE_FREQ", str(p.get_default("freq")))))
+    add_off_cpu_flags(p)
     g = p.add_argument_group("intervals")
     g.add_argument(
         "--interval",

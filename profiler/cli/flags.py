@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..bpf.options import MAX_FREQ, SamplingOptions
-from ..session.options import MODES, FrameOptions, SessionOptions, Targets
+from ..bpf.offcpu_options import OffCpuOptions
+from ..bpf.options import MAX_FREQ, OptionError, SamplingOptions
+from ..session.options import MODES, VIEWS, FrameOptions, SessionOptions, Targets
 
 S = SamplingOptions  # defaults are its class attributes
 F = FrameOptions
+OFF = OffCpuOptions
 
 
 def add_target_flags(
@@ -179,5 +181,95 @@ def session_options(args: argparse.Namespace, **overrides: object) -> SessionOpt
             async_stacks=args.async_stacks,
             spawn_links=getattr(args, "spawn_links", False),
         ),
+        off_cpu=off_cpu_options(args),
+        view=_view(args),
         **overrides,  # type: ignore[arg-type]
     )
+
+
+# -- off-CPU time ------------------------------------------------------------------------------
+
+
+def parse_duration_ns(text: str) -> int:
+    """``"500us"``, ``"2ms"``, ``"1s"``, ``"750ns"`` or a bare number of microseconds -> ns."""
+    text = text.strip().lower()
+    units = (("ns", 1), ("us", 10**3), ("µs", 10**3), ("ms", 10**6), ("s", 10**9))
+    number, scale = text, 10**3
+    for suffix, unit_ns in units:
+        if text.endswith(suffix):
+            number, scale = text[: -len(suffix)], unit_ns
+            break
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (e.g. 500us, 2ms, 1s)") from None
+    if not value >= 0:  # also NaN
+        raise ValueError(f"a duration cannot be negative: {text!r}")
+    return round(value * scale)
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration_ns(text)
+    except (ValueError, OverflowError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_off_cpu_flags(p: argparse.ArgumentParser) -> None:
+    """--off-cpu, --wall, --off-cpu-min, --off-cpu-sample, --sample-type."""
+    g = p.add_argument_group("off-CPU time: where threads wait")
+    g.add_argument(
+        "--off-cpu",
+        action="store_true",
+        help="also record where threads wait (off-CPU time from context switches)",
+    )
+    g.add_argument(
+        "--wall",
+        action="store_true",
+        help="--off-cpu, shown as wall-clock time (CPU + off-CPU) by default",
+    )
+    g.add_argument(
+        "--off-cpu-min",
+        type=_duration,
+        default=OFF.min_ns,
+        metavar="DURATION",
+        help=f"shorter blocks are not counted, e.g. 10us, 1ms ({OFF.min_ns // 1000}us; "
+        "what is dropped is reported)",
+    )
+    g.add_argument(
+        "--off-cpu-sample",
+        type=float,
+        default=OFF.sample,
+        metavar="P",
+        help=f"remember each context switch with probability P; blocks weigh 1/P ({OFF.sample:g})",
+    )
+    g.add_argument(
+        "--sample-type",
+        choices=VIEWS[1:],
+        default=None,
+        help="what folded, SVG, HTML, speedscope and top show (default: wall with --wall, "
+        "off_cpu with --off-cpu, else samples); pprof holds them all",
+    )
+
+
+def off_cpu_options(args: argparse.Namespace) -> OffCpuOptions | None:
+    """The :class:`OffCpuOptions` of parsed flags (None without --off-cpu or --wall, or for a
+    parser without :func:`add_off_cpu_flags`)."""
+    if not hasattr(args, "off_cpu"):
+        return None
+    if not (args.off_cpu or args.wall):
+        for flag, value, default in (
+            ("--off-cpu-min", args.off_cpu_min, OFF.min_ns),
+            ("--off-cpu-sample", args.off_cpu_sample, OFF.sample),
+        ):
+            if value != default:
+                raise OptionError(f"{flag} needs --off-cpu (or --wall)")
+        return None
+    return OffCpuOptions(min_ns=args.off_cpu_min, sample=args.off_cpu_sample)
+
+
+def _view(args: argparse.Namespace) -> str:
+    """The sample type the profile shows (--sample-type, else what --wall or --off-cpu imply)."""
+    if not hasattr(args, "sample_type"):
+        return ""
+    return args.sample_type or ("wall" if args.wall else "off_cpu" if args.off_cpu else "")

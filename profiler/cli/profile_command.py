@@ -14,7 +14,13 @@ import sys
 import time
 
 from ..output.formats import UnknownFormatError, format_for_path
-from .flags import add_output_flags, add_stack_flags, add_target_flags, session_options
+from .flags import (
+    add_off_cpu_flags,
+    add_output_flags,
+    add_stack_flags,
+    add_target_flags,
+    session_options,
+)
 from .program import program_name
 from .signals import StopOnSignals
 
@@ -53,6 +59,8 @@ examples:
   {prog} -p 4242 -F 997 -o flame.html
   # a container (its cgroup v2 directory) for 30 s
   {prog} -G /sys/fs/cgroup/system.slice/nginx.service -d 30 -o nginx.pb.gz
+  # where pid 4242 waits too: off-CPU time beside CPU, wall-clock per thread
+  {prog} -p 4242 --wall -d 30 -o app.pb.gz
   # run a command and profile it and its children; its exit status is ours
   {prog} record -o build.html -- make -j2
   # live: self %, total %, function, process (library), refreshed every second
@@ -94,6 +102,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add_target_flags(p)
     add_output_flags(p, duration=True)
+    add_off_cpu_flags(p)
     add_stack_flags(p)
     return p
 

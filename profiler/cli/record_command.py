@@ -22,7 +22,13 @@ import socket
 import sys
 import time
 
-from .flags import add_output_flags, add_stack_flags, add_target_flags, session_options
+from .flags import (
+    add_off_cpu_flags,
+    add_output_flags,
+    add_stack_flags,
+    add_target_flags,
+    session_options,
+)
 from .profile_command import EXIT_FAILED, EXIT_USAGE, UsageError, check_output, wrap
 from .program import program_name
 from .signals import StopOnSignals
@@ -53,6 +59,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add_target_flags(p, pids=False)
     add_output_flags(p, duration=False)
+    add_off_cpu_flags(p)
     add_stack_flags(p, spawn_links=False)  # its probes attach to a running program
     return p
 

@@ -40,6 +40,10 @@ def summary(profile: CollectedProfile, path: str, fmt: str, top: int) -> str:
     parts = []
     if top > 0:
         parts.append(profile.top_table(top) + "\n")
+    if profile.off_cpu is not None:
+        from ..output.wall_view import off_cpu_summary
+
+        parts.append(off_cpu_summary(profile.to_pprof(), profile.off_cpu) + "\n")
     ks, ps = profile.kernel_stats, profile.pipeline_stats
     parts.append(
         f"Wrote {path} ({fmt}): {profile.total} samples in {profile.duration:.1f} s; "

@@ -67,3 +67,4 @@ class SymbolizedSample:
     frames: tuple[Frame, ...]
     count: int
     labels: dict[str, str | int] = field(default_factory=dict)
+    off_cpu_ns: int = 0  # blocked time (off-CPU samples: count is then 0)

@@ -128,10 +128,14 @@ class Pipeline:
             key = (tuple(frames), tuple(sorted(labels.items())))
             entry = merged.get(key)
             if entry is None:
-                merged[key] = [tuple(frames), sample.count, labels]
+                merged[key] = [tuple(frames), sample.count, labels, sample.off_cpu_ns]
             else:
                 entry[1] += sample.count
-        return [SymbolizedSample(frames=f, count=c, labels=lb) for f, c, lb in merged.values()]
+                entry[3] += sample.off_cpu_ns
+        return [
+            SymbolizedSample(frames=f, count=c, labels=lb, off_cpu_ns=off)
+            for f, c, lb, off in merged.values()
+        ]
 
     def labels(self, sample: RawSample, thread: str) -> dict[str, str | int]:
         """Labels of a sample: pid, tid, process and thread names, container/cgroup if any."""
@@ -142,6 +146,8 @@ class Pipeline:
             "thread_name": thread,
             "process_name": info.name if info else sample.comm,
         }
+        if sample.thread_state:
+            labels["thread.state"] = sample.thread_state  # off-CPU: how the thread waited
         if info is not None:
             if info.executable:
                 labels["executable"] = info.executable

@@ -149,6 +149,7 @@ def build_call_tree(
 
     # Equal stacks of different threads or labels merge first.
     merged: dict[tuple, list[int]] = {}
+    uncounted = False  # a sample with a value and no sample count
     for s in profile.samples:
         value = s.values[sample_index]
         if value <= 0:
@@ -161,12 +162,17 @@ def build_call_tree(
                     break
         key = (process, tuple(map(id, s.locations)))
         count = s.values[count_index] if count_index is not None else 0
+        uncounted = uncounted or (count_index is not None and not count)
         entry = merged.get(key)
         if entry is None:
             merged[key] = [value, count]
         else:
             entry[0] += value
             entry[1] += count
+    if uncounted:
+        # Values without samples (off-CPU time beside CPU samples): counts would not count
+        # what the graph shows, so the tree shows values only.
+        count_index = None
 
     order = sorted(range(len(frames)), key=lambda i: _sort_key(frames[i]))
     rank = [0] * len(frames)

@@ -1,8 +1,10 @@
 """Symbolized samples -> the one pprof profile every output renders from; its OTLP form.
 
 Sample types: ``samples/count`` and ``cpu/nanoseconds`` (count × period), period type
-``cpu/nanoseconds``, the period set from the sampling frequency. Labels: pid, tid, thread and
-process names, executable, container id and cgroup where known. Each frame's
+``cpu/nanoseconds``, the period set from the sampling frequency; with off-CPU time also
+``off_cpu/nanoseconds`` and ``wall/nanoseconds`` (see :mod:`.off_cpu`). Labels: pid, tid, thread
+and process names, executable, container id and cgroup where known, ``thread.state`` on off-CPU
+samples. Each frame's
 :class:`~profiler.frames.model.Module` becomes one pprof ``Mapping`` (interned once); kernel
 frames share the ``[kernel.kallsyms]`` mapping.
 """
@@ -21,8 +23,8 @@ from pprof_encoder.split import label_value, split
 
 from .. import __version__
 from ..frames.model import KERNEL, KERNEL_MODULE, Frame, Module, SymbolizedSample
+from .off_cpu import STATE_LABEL, otlp_parts, sample_types, sample_values
 
-SAMPLE_TYPES = [("samples", "count"), ("cpu", "nanoseconds")]
 COUNT_INDEX = 0  # the sample type that counts samples
 
 
@@ -33,17 +35,22 @@ def build_pprof(
     start_time: float,
     duration: float,
     comments: Iterable[str] = (),
+    off_cpu: bool = False,
+    default_sample_type: str = "cpu",
 ) -> Profile:
-    """The pprof profile of ``samples`` (taken at ``freq`` Hz from ``start_time``)."""
+    """The pprof profile of ``samples`` (taken at ``freq`` Hz from ``start_time``).
+
+    ``off_cpu``: off-CPU time was recorded (the off_cpu and wall sample types too).
+    """
     period = round(1e9 / freq) if freq else 0
     builder = ProfileBuilder(
-        sample_types=SAMPLE_TYPES,
+        sample_types=sample_types(off_cpu),
         period_type=("cpu", "nanoseconds"),
         period=period,
         time_nanos=int(start_time * 1e9),
         duration_nanos=int(duration * 1e9),
         comments=[f"pureprof: cpu-clock sampling at {freq} Hz", *comments],
-        default_sample_type="cpu",
+        default_sample_type=default_sample_type,
     )
     samples = list(samples)
     # Every kernel frame (modules too) goes in one mapping, as perf names it, with the kernel's
@@ -69,7 +76,7 @@ def build_pprof(
                 pf = frame_cache[f] = _pframe(f, mapping)
             frames.append(pf)
         labels = {k: v for k, v in sample.labels.items() if v != ""}
-        builder.add_sample(frames, [sample.count, sample.count * period], labels)
+        builder.add_sample(frames, sample_values(sample, period, off_cpu), labels)
     return builder.build()
 
 
@@ -152,13 +159,16 @@ def _otlp_sample(sample: Sample) -> Sample:
     thread = [Label("thread.name", str(labels["thread_name"]))] if labels.get("thread_name") else []
     tid = label_value(sample, "tid")
     thread.append(Label("thread.id", num=int(tid or 0), is_num=True))
+    if labels.get(STATE_LABEL):
+        thread.append(Label(STATE_LABEL, str(labels[STATE_LABEL])))
     return replace(sample, labels=tuple(thread))
 
 
 def otlp_resources(
     profile: Profile, base: Mapping[str, str | int], service_name: str | None = None
 ) -> list:
-    """One OTLP resource per process (the profile split by its ``pid`` label)."""
+    """One OTLP resource per process (the profile split by its ``pid`` label); with off-CPU
+    time, a CPU and an off-CPU profile per process (:func:`.off_cpu.otlp_parts`)."""
     from pprof_encoder.otlp import ResourceProfiles
 
     parts = split(profile, lambda s: int(label_value(s, "pid") or 0))
@@ -168,7 +178,9 @@ def otlp_resources(
         attrs = process_resource(sample_labels(part.samples[0]), base, service_name)
         part.samples = [_otlp_sample(s) for s in part.samples]
         resources.append(
-            ResourceProfiles(attrs, [part], scope_name="pureprof", scope_version=__version__)
+            ResourceProfiles(
+                attrs, otlp_parts(part), scope_name="pureprof", scope_version=__version__
+            )
         )
     return resources
 

@@ -167,17 +167,24 @@ def _location_lines(loc: Location) -> list[tuple[str, str, bool]]:
     return out
 
 
-def format_top_table(rows: Iterable[TopRow], total: int, n: int | None = None) -> str:
+def format_top_table(
+    rows: Iterable[TopRow], total: int, n: int | None = None, unit: str = "count"
+) -> str:
     """Rows as text: ``flat flat% cum cum%  process (library)  [k] function`` (the first ``n``
-    rows; percentages of ``total``)."""
+    rows; percentages of ``total``; ``unit`` "nanoseconds": values in seconds)."""
     shown = list(rows) if n is None else list(rows)[:n]
     base = total or 1
     width = min(32, max([len(WHERE_HEADER)] + [len(r.key.where) for r in shown]))
-    lines = [f"{'flat':>8} {'flat%':>7} {'cum':>8} {'cum%':>7}  {WHERE_HEADER:<{width}}  function"]
+    seconds = unit == "nanoseconds"
+    w = 9 if seconds else 8
+    value = (lambda v: f"{v / 1e9:.3f}s") if seconds else str
+    header = f"{'flat':>{w}} {'flat%':>7} {'cum':>{w}} {'cum%':>7}  {WHERE_HEADER:<{width}}"
+    lines = [f"{header}  function"]
     for r in shown:
         lines.append(
-            f"{r.flat:>8} {100 * r.flat / base:6.2f}% {r.cum:>8} {100 * r.cum / base:6.2f}%  "
-            f"{_fit(r.key.where, width):<{width}}  {r.key.marker} {r.key.function}"
+            f"{value(r.flat):>{w}} {100 * r.flat / base:6.2f}% {value(r.cum):>{w}} "
+            f"{100 * r.cum / base:6.2f}%  {_fit(r.key.where, width):<{width}}  "
+            f"{r.key.marker} {r.key.function}"
         )
     return "\n".join(lines)
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .options import FrameOptions, OptionError, SamplingOptions, SessionOptions, Targets
+    from .options import (
+        FrameOptions,
+        OffCpuOptions,
+        OptionError,
+        SamplingOptions,
+        SessionOptions,
+        Targets,
+    )
     from .session import Session, UnknownProcessError
 
 __all__ = [
     "FrameOptions",
+    "OffCpuOptions",
     "OptionError",
     "SamplingOptions",
     "Session",

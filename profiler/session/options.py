@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..bpf.offcpu_options import OffCpuOptions
 from ..bpf.options import OptionError, SamplingOptions
 
 MODES = ("auto", "on", "off")
+VIEWS = ("", "samples", "cpu", "off_cpu", "wall")  # the sample types a profile can show
 
 
 def _check_mode(name: str, value: str) -> None:
@@ -69,7 +71,9 @@ class SessionOptions:
 
     ``process_events``: follow exec/fork/exit from the kernel's proc connector (a process is
     snapshotted right after exec, so a short-lived one keeps its symbols; children are followed
-    at once). ``drain_interval``: seconds between drains of the kernel's maps.
+    at once). ``drain_interval``: seconds between drains of the kernel's maps. ``off_cpu``:
+    also record where threads wait (None: CPU only). ``view``: the sample type the profile's
+    folded stacks, flame graphs and top show (samples, cpu, off_cpu, wall; "": samples).
     """
 
     targets: Targets = field(default_factory=Targets)
@@ -77,12 +81,19 @@ class SessionOptions:
     frames: FrameOptions = field(default_factory=FrameOptions)
     process_events: bool = True
     drain_interval: float = 1.0
+    off_cpu: OffCpuOptions | None = None
+    view: str = ""
 
     def __post_init__(self) -> None:
         if not 0.01 <= self.drain_interval <= 3600:
             raise OptionError(f"the drain interval must be 0.01-3600 s, not {self.drain_interval}")
         if self.frames.spawn_links and not self.targets.pids:
             raise OptionError("spawn links need target processes (--pid)")
+        if self.view not in VIEWS:
+            views = ", ".join(VIEWS[1:])
+            raise OptionError(f"the sample type must be one of {views}, not {self.view!r}")
+        if self.view in ("off_cpu", "wall") and self.off_cpu is None:
+            raise OptionError(f"the {self.view} sample type needs off-CPU time (--off-cpu)")
 
     @property
     def uses_dwarf(self) -> bool:
@@ -92,4 +103,11 @@ class SessionOptions:
         return self.frames.debug_info == "on"
 
 
-__all__ = ["FrameOptions", "OptionError", "SamplingOptions", "SessionOptions", "Targets"]
+__all__ = [
+    "FrameOptions",
+    "OffCpuOptions",
+    "OptionError",
+    "SamplingOptions",
+    "SessionOptions",
+    "Targets",
+]

@@ -19,9 +19,12 @@ its mappings are snapshotted when first seen, in the session's
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
 from ..bpf.samples import DrainStats
@@ -32,6 +35,10 @@ from ..process.liveness import TargetLiveness
 from ..process.registry import ProcessRegistry
 from ..process.tree import descendants, process_state
 from .options import OptionError, SessionOptions
+
+if TYPE_CHECKING:
+    from ..bpf.offcpu import OffCpuSampler
+    from ..output.off_cpu import OffCpuInfo
 
 FIRST_DRAIN_S = 0.3
 FINAL_DRAIN_BUDGET_S = 5.0  # a stop reads what is left for at most this long
@@ -84,9 +91,12 @@ class Session:
         self.registry.add_listener(self._forget)
         self._samples: list[SymbolizedSample] = []
         self._sampler: Sampler | None = None
+        self._offcpu: OffCpuSampler | None = None  # with options.off_cpu
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # Work of the process-event thread that waits for a drain in progress (see _soon).
+        self._pending: collections.deque[Callable[[], None]] = collections.deque()
         self._seen: set[int] = set()
         self._spawn_tracker = None
         self._tracker = None  # proc connector events (ProcessTracker), when available
@@ -134,6 +144,17 @@ class Session:
             )
             if policy is not None:
                 policy.use_dwarf = self._sampler.add_dwarf_pids
+            if self.options.off_cpu is not None:
+                from .off_cpu import start_off_cpu
+
+                self._offcpu = start_off_cpu(
+                    self.options,
+                    self._sampler,
+                    pids=pids,
+                    registry=self.registry,
+                    table_cache=self._table_cache,
+                    dwarf_pids=policy.dwarf_pids if policy is not None else (),
+                )
             if self.options.process_events:
                 self._start_process_events()
                 if self._tracker is not None:
@@ -220,6 +241,8 @@ class Session:
         tracker = self._tracker
         with self._lock:
             raw = sampler.drain()
+            if self._offcpu is not None:
+                raw += self._offcpu.drain()
             rescanned = self._follow_children(sampler)
             if self._liveness is not None and (tracker is None or rescanned):
                 self._liveness.check()  # exits read from /proc where events are missing
@@ -233,6 +256,7 @@ class Session:
                 # Processes that exited before this drain: their samples are symbolized now.
                 for pid in tracker.drained():
                     self.registry.forget(pid)
+        self._run_pending()  # what the process events brought meanwhile
         return symbolized
 
     def _follow_children(self, sampler: Sampler) -> bool:
@@ -268,10 +292,12 @@ class Session:
         """A child of a target was forked: profile it from now on."""
         if self._liveness is not None:
             self._liveness.added([pid])
-        with self._lock:
-            if self._sampler is not None:
-                self._sampler.add_targets([pid])
-            self._first_sight(pid)
+        sampler = self._sampler
+        if sampler is not None:
+            # At once, not after a drain in progress (its symbolizing can take half a second):
+            # the child's samples and blocks count from its first run.
+            sampler.add_targets([pid])
+        self._soon(lambda: self._first_sight(pid))
 
     def _on_exit(self, pid: int) -> None:
         """A followed process exited (its exit event; its samples are drained later)."""
@@ -280,16 +306,38 @@ class Session:
 
     def _on_exec_ready(self, pids: list[int]) -> None:
         """Processes exec'd a new image (its libraries now mapped): read them afresh."""
-        with self._lock:
+
+        def read_afresh() -> None:
             for pid in pids:
                 self.registry.reset(pid)
                 self._first_sight(pid)
+
+        self._soon(read_afresh)
+
+    def _soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` under the session lock now or, while a drain holds the lock, as soon as
+        it ends: the process-event thread never waits for a drain (a first drain symbolizes
+        for a while, and the forks meanwhile must still reach the kernel filter at once)."""
+        self._pending.append(work)
+        self._run_pending()
+
+    def _run_pending(self) -> None:
+        """Run the work :meth:`_soon` queued, unless another thread holds the lock (that thread
+        runs it when it lets go)."""
+        while self._pending and self._lock.acquire(blocking=False):
+            try:
+                while self._pending:
+                    self._pending.popleft()()
+            finally:
+                self._lock.release()
 
     def disable(self) -> None:
         """Stop sampling now (the kernel objects stay until :meth:`close`): what the maps hold
         can still be drained, and nothing more is added to them."""
         if self._sampler is not None:
             self._sampler.disable()
+        if self._offcpu is not None:
+            self._offcpu.disable()
 
     def stop(self) -> CollectedProfile:
         """Stop sampling, drain what is left, detach everything, and return the profile.
@@ -303,12 +351,14 @@ class Session:
             self._thread = None
         try:
             if self._sampler is not None:
-                self._sampler.disable()
+                self.disable()
                 deadline = time.monotonic() + FINAL_DRAIN_BUDGET_S
                 self.drain_once()
                 if time.monotonic() < deadline:
                     self.drain_once()  # the set that was active during the first final drain
                 self._sampler.read_stats()
+                if self._offcpu is not None:
+                    self._offcpu.read_stats()
         finally:
             self.close()
         self.stopped_at = time.time()
@@ -328,6 +378,8 @@ class Session:
         with self._lock:
             samples, self._samples = self._samples, []
             start, self._interval_start = self._interval_start, now
+        if self._offcpu is not None:
+            self._offcpu.read_stats()
         return CollectedProfile(
             samples=samples,
             freq=self.options.sampling.freq,
@@ -335,6 +387,8 @@ class Session:
             duration=max(0.0, now - start),
             kernel_stats=self._sampler.read_stats() if self._sampler else DrainStats(),
             pipeline_stats=self.pipeline.stats,
+            off_cpu=self._off_cpu_info(),
+            view=self.options.view,
         )
 
     def profile(self) -> CollectedProfile:
@@ -349,7 +403,17 @@ class Session:
             duration=max(0.0, end - self.started_at),
             kernel_stats=self.kernel_stats,
             pipeline_stats=self.pipeline.stats,
+            off_cpu=self._off_cpu_info(),
+            view=self.options.view,
         )
+
+    def _off_cpu_info(self) -> OffCpuInfo | None:
+        """How off-CPU time was recorded, with the statistics last read (None: it was not)."""
+        if self._offcpu is None:
+            return None
+        from .off_cpu import off_cpu_info
+
+        return off_cpu_info(self._offcpu)
 
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
@@ -360,6 +424,8 @@ class Session:
             self._thread = None
         if self._tracker is not None:
             self._tracker.close()
+        if self._offcpu is not None:
+            self._offcpu.close()  # first: its program shares the sampler's maps
         if self._sampler is not None:
             self._sampler.close()
         if self._spawn_tracker is not None:

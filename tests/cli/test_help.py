@@ -54,6 +54,7 @@ def test_one_shot_help_groups_common_flags_first_and_has_examples():
         "options",
         "what to profile",
         "how long, and where to",
+        "off-CPU time: where threads wait",
         "stacks",
         "unwinding without frame pointers",
         "async stacks (Rust Tokio)",

@@ -37,6 +37,7 @@ ATTR_FIELDS = {
     ),
     "struct bpf_attr_obj_info": ("info.", "bpf_fd info_len info"),
     "struct bpf_attr_link_create": ("link_create.", "prog_fd target_fd attach_type flags"),
+    "struct bpf_attr_raw_tracepoint_open": ("raw_tracepoint.", "name prog_fd"),
     "struct bpf_attr_enable_stats": ("enable_stats.", "type"),
 }
 INFO_STRUCTS = {
