@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from ..elf.errors import FormatError
 from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
 from .lazy_table import LazyUnwindTable
 from .table import UnwindTable, build_table
@@ -25,8 +26,9 @@ class TableCache:
 
     With ``lazy`` (the default, for user-space unwinding) a binary with an ``.eh_frame_hdr``
     gets a :class:`LazyUnwindTable` that parses each function's CFI on first use; otherwise the
-    whole :class:`UnwindTable` is built at once. Files that are not ELF or cannot be read map to
-    ``None`` (remembered too, so a missing file costs one ``stat`` per lookup, not one parse).
+    whole :class:`UnwindTable` is built at once. Files that are not ELF, cannot be read, or
+    whose ELF headers or CFI are malformed (``OSError`` or a ``FormatError``: nothing broader)
+    map to ``None`` (remembered too, so a bad file costs one ``stat`` per lookup, not one parse).
     """
 
     def __init__(self, max_tables: int = 256, lazy: bool = True) -> None:
@@ -55,15 +57,15 @@ class TableCache:
                 return table
         try:
             info = read_elf_unwind_info(path)
-        except Exception:  # any file pyelftools cannot read (not ELF, truncated): no table
+            table = self._by_build_id.get(info.build_id)
+            if table is None:
+                table = self._store(self._build(info))
+            else:
+                self.hits += 1
+        except (OSError, FormatError):  # unreadable, not ELF, malformed headers or CFI
             self._by_file[key] = None
             return None
         self._by_file[key] = info.build_id
-        table = self._by_build_id.get(info.build_id)
-        if table is None:
-            table = self._store(self._build(info))
-        else:
-            self.hits += 1
         return table
 
     def _build(self, info: ElfUnwindInfo) -> Table:
@@ -83,9 +85,12 @@ class TableCache:
         image = read_own_vdso()
         if image is None:
             return None
-        info = read_elf_unwind_info(image)
-        table = self._by_build_id.get(info.build_id)
-        return table if table is not None else self._store(self._build(info))
+        try:
+            info = read_elf_unwind_info(image)
+            table = self._by_build_id.get(info.build_id)
+            return table if table is not None else self._store(self._build(info))
+        except FormatError:
+            return None
 
     def _store(self, table: Table) -> Table:
         self.builds += 1
