@@ -83,8 +83,7 @@ def unwind_info_of(elf: ElfFile) -> ElfUnwindInfo:
     except ValueError as e:
         raise ElfError(f"{elf.name}: {e}") from None
     segments = tuple(
-        LoadSegment(p.offset, p.vaddr, p.filesz, p.memsz, p.executable)
-        for p in elf.load_segments()
+        LoadSegment(p.offset, p.vaddr, p.filesz, p.memsz, p.executable) for p in elf.load_segments()
     )
     cfi = tuple(s for s in (_section(elf, ".eh_frame"), _section(elf, ".debug_frame")) if s)
     build_id = elf.build_id
