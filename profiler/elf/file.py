@@ -40,6 +40,7 @@ SHT_DYNSYM = 11
 SHF_EXECINSTR = 0x4
 SHF_COMPRESSED = 0x800
 NT_GNU_BUILD_ID = 3
+ET_REL = 1
 ET_EXEC = 2
 ET_DYN = 3
 
@@ -95,9 +96,10 @@ class Section:
 class _FileReader:
     """Random-access reads from an open regular file (we own ``fd``)."""
 
-    def __init__(self, fd: int, size: int) -> None:
+    def __init__(self, fd: int, size: int, identity: tuple[int, int, int, int]) -> None:
         self.fd = fd
         self.size = size
+        self.identity = identity
 
     def read(self, offset: int, size: int) -> bytes:
         chunks = []
@@ -116,6 +118,8 @@ class _FileReader:
 class _BytesReader:
     """Random-access reads from an in-memory image (the vdso, MiniDebugInfo)."""
 
+    identity = None
+
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.size = len(data)
@@ -124,11 +128,11 @@ class _BytesReader:
         return self.data[offset : offset + size]
 
 
-def _regular_file_size(fd: int, name: str) -> int:
+def _regular_file(fd: int, name: str) -> os.stat_result:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         raise ElfError(f"{name}: not a regular file (mode {stat.filemode(st.st_mode)})")
-    return st.st_size
+    return st
 
 
 class ElfFile:
@@ -182,7 +186,7 @@ class ElfFile:
         """
         probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
         try:
-            _regular_file_size(probe, path)
+            _regular_file(probe, path)
             fd = os.open(f"/proc/self/fd/{probe}", _OPEN_FLAGS)
         finally:
             os.close(probe)
@@ -196,8 +200,9 @@ class ElfFile:
         :meth:`close` otherwise.
         """
         try:
-            size = _regular_file_size(fd, name)
-            return cls(_FileReader(fd, size), name)
+            st = _regular_file(fd, name)
+            identity = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+            return cls(_FileReader(fd, st.st_size, identity), name)
         except BaseException:
             os.close(fd)
             raise
@@ -206,6 +211,11 @@ class ElfFile:
     def from_bytes(cls, data: bytes, name: str = "<memory>") -> ElfFile:
         """Parse an ELF image held in memory (nothing to close)."""
         return cls(_BytesReader(bytes(data)), name)
+
+    def identity(self) -> tuple[int, int, int, int] | None:
+        """``(st_dev, st_ino, st_mtime_ns, st_size)`` of the file when opened; ``None`` for an
+        image in memory."""
+        return self._reader.identity
 
     def close(self) -> None:
         """Close the file descriptor (once; later calls do nothing)."""
