@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..bpf.sampler import Sampler, SamplerOptions
 from ..bpf.samples import DrainStats
+from ..elf.errors import FormatError
 from ..frames.model import SymbolizedSample
 from ..frames.pipeline import Pipeline, PipelineStats
 from ..output.collected import CollectedProfile
@@ -213,8 +214,8 @@ class Session:
         for pid in pids:
             try:
                 attached += self._spawn_tracker.attach(f"/proc/{pid}/exe", [pid])
-            except (LookupError, OSError):
-                continue  # not a Tokio program (or gone): nothing to link
+            except (LookupError, OSError, FormatError):
+                continue  # not a Tokio program, gone, or a malformed ELF: nothing to link
         mode = "on" if self.options.async_stacks == "off" else self.options.async_stacks
         self.pipeline.spawn_linker = SpawnLinker(
             self.symbolizer, self._spawn_tracker.spawn_stack, mode=mode

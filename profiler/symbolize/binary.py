@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..elf.file import AddressSpace, ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import AddressSpace, ElfFile
 from ..elf.symbols import SymbolTable
 from .debug_files import DebugFileFinder
 from .go_pclntab import go_symbol_table
@@ -114,7 +115,10 @@ class Binary:
         dynsym: SymbolTable | None = None
         binary_path = None
         if self._image_elf is not None:
-            self.symbols = SymbolTable.from_elf(self._image_elf)
+            try:  # the vdso image comes from the target's (writable) memory
+                self.symbols = SymbolTable.from_elf(self._image_elf)
+            except FormatError:
+                self._counters.unreadable += 1
             self.symbol_source = "image " + (self.symbols.source if self.symbols else "")
             self._image_elf = None
         else:
@@ -141,7 +145,7 @@ class Binary:
                     if self.symbols is None:
                         self.symbols = SymbolTable.from_elf(debug, allow_dynsym=False)
                         self.symbol_source = "debug file .symtab" if self.symbols else ""
-            except (OSError, NotElfError):
+            except (OSError, FormatError):
                 self.debug_file = None
         if self.symbols is None and dynsym is not None:
             self.symbols, self.symbol_source = dynsym, ".dynsym"
@@ -173,7 +177,7 @@ class Binary:
                             table = SymbolTable.merged(parts, ".gnu_debugdata")
                     self._plt = plt_table(elf, _namer(table))
                     return path, table
-            except (OSError, NotElfError):
+            except (OSError, FormatError):
                 continue
         self._counters.unreadable += 1
         return None, None
@@ -193,7 +197,7 @@ class Binary:
             return
         try:
             self.dwarf = dwarf_info.for_elf(path)
-        except Exception:  # a DWARF we cannot parse must not stop symbolization by symbols
+        except (OSError, FormatError):  # bad DWARF must not stop symbolization by symbols
             self._counters.dwarf_errors += 1
             self.dwarf = None
         if self.dwarf is not None:
@@ -225,7 +229,7 @@ class Binary:
         if self.dwarf is not None:
             try:
                 source = self.dwarf.frames(vaddr)  # type: ignore[attr-defined]
-            except Exception:  # one bad DIE must not stop symbolization by symbols
+            except FormatError:  # one bad DIE must not stop symbolization by symbols
                 self._counters.dwarf_errors += 1
                 source = ()
         if source:

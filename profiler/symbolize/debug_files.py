@@ -16,7 +16,8 @@ import os
 import zlib
 from collections.abc import Iterable, Sequence
 
-from ..elf.file import ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import ElfFile
 
 DEFAULT_DEBUG_ROOTS = ("/usr/lib/debug",)
 
@@ -97,7 +98,7 @@ def _matches(candidate: str, build_id: str, debuglink: tuple[str, int] | None) -
     try:
         with ElfFile.open(candidate) as elf:
             candidate_id = elf.build_id
-    except (OSError, NotElfError):
+    except (OSError, FormatError):
         return False
     if build_id:
         return candidate_id == build_id

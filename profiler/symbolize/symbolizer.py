@@ -7,7 +7,8 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from ..elf.file import ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import ElfFile
 from ..frames.model import JIT, KERNEL, UNKNOWN, USER, Frame
 from ..process.maps import Mapping
 from .binary import Binary
@@ -305,7 +306,7 @@ class Symbolizer:
                 if perf_map is None or perf_map.identity != identity:
                     try:
                         perf_map = PerfMap.load(path)
-                    except OSError:
+                    except (OSError, FormatError):
                         continue
                     self._perf_maps[pid] = perf_map
                     found = perf_map.lookup(lookup)
@@ -377,7 +378,7 @@ class Symbolizer:
             if binary is None:
                 try:
                     elf = ElfFile.open(path)
-                except (OSError, NotElfError):
+                except (OSError, FormatError):
                     continue
                 with elf:
                     binary = self._by_build_id.get(elf.build_id) if elf.build_id else None
@@ -400,7 +401,7 @@ class Symbolizer:
             return None
         try:
             elf = ElfFile.from_bytes(image, VDSO)
-        except NotElfError:
+        except FormatError:
             self.stats.vdso_unreadable += 1
             return None
         binary = self._by_build_id.get(elf.build_id) if elf.build_id else None
