@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..elf.compressed import section_data
-from ..elf.errors import FormatError
 from ..elf.file import ET_REL, SHT_NOBITS, ElfFile
 from .dwarf_dies import Sections, UnsupportedForm
 from .dwarf_errors import CONVERTED, DwarfError, dwarf_error
@@ -99,7 +98,7 @@ class DwarfInfo:
                     raise DwarfError(f"more than {MAX_UNITS} compile units")
                 self._cus[cu.cu_offset] = cu
             self._sections = Sections(dwarf)
-        except FormatError:
+        except DwarfError:
             raise
         except CONVERTED as e:
             raise dwarf_error("reading DWARF unit headers", e) from None
@@ -155,29 +154,42 @@ class DwarfInfo:
     @classmethod
     def _from_elf(cls, elf: ElfFile, key: str) -> DwarfInfo | None:
         """Build from our bounded reads of ``elf``'s DWARF sections (``None``: no DWARF)."""
-        from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
-
         if elf.type == ET_REL:
             raise DwarfError(f"{elf.name}: relocatable object (its DWARF needs relocating)")
+        sections = {}
+        for name in _DWARF_SECTIONS.values():
+            section = elf.section(name) or elf.section(".z" + name[1:])
+            # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
+            if section is not None and section.type != SHT_NOBITS and section.size:
+                sections[name] = section_data(elf, section)
+        return cls.from_sections(sections, elf.little_endian, 8 if elf.is64 else 4, key)
+
+    @classmethod
+    def from_sections(
+        cls, sections: dict[str, bytes], little_endian: bool, address_size: int, key: str = ""
+    ) -> DwarfInfo | None:
+        """An index of DWARF given as section bytes by name (``".debug_info"``...), uncached.
+
+        ``None`` without ``.debug_info``; raises ``DwarfError`` if the unit headers are bad.
+        """
+        from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
+
+        if not sections.get(".debug_info"):
+            return None
         descriptors: dict[str, Any] = dict.fromkeys(_UNUSED_SECTIONS)
         for keyword, name in _DWARF_SECTIONS.items():
-            section = elf.section(name) or elf.section(".z" + name[1:])
-            if section is None or section.type == SHT_NOBITS or not section.size:
-                descriptors[keyword] = None
-                continue
-            data = section_data(elf, section)
-            descriptors[keyword] = DebugSectionDescriptor(
-                io.BytesIO(data), name, section.offset, len(data), section.addr
+            data = sections.get(name)
+            descriptors[keyword] = (
+                DebugSectionDescriptor(io.BytesIO(data), name, 0, len(data), 0) if data else None
             )
-        # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
-        if descriptors["debug_info_sec"] is None:
-            return None
         config = DwarfConfig(
-            little_endian=elf.little_endian,
-            machine_arch="",
-            default_address_size=8 if elf.is64 else 4,
+            little_endian=little_endian, machine_arch="", default_address_size=address_size
         )
-        return cls(DWARFInfo(config, **descriptors), key)
+        try:
+            dwarf = DWARFInfo(config, **descriptors)
+        except CONVERTED as e:
+            raise dwarf_error("DWARF sections", e) from None
+        return cls(dwarf, key)
 
     @classmethod
     def _from_elffile(cls, elffile: Any, key: str) -> DwarfInfo | None:
@@ -209,7 +221,7 @@ class DwarfInfo:
         if hit is None:
             try:
                 hit = tuple(self._lookup(vaddr))
-            except FormatError:
+            except DwarfError:
                 raise
             except CONVERTED as e:
                 raise dwarf_error(f"DWARF at {vaddr:#x}", e) from None
@@ -259,7 +271,7 @@ class DwarfInfo:
             return cached
         try:
             result = self._function_name(die_offset)
-        except FormatError:
+        except DwarfError:
             raise
         except CONVERTED as e:
             raise dwarf_error(f"name of the DIE at {die_offset:#x}", e) from None
@@ -295,7 +307,7 @@ class DwarfInfo:
             for offset in self._cu_offsets:
                 self._unit(offset)
                 self._line_table(offset)
-        except FormatError:
+        except DwarfError:
             raise
         except CONVERTED as e:
             raise dwarf_error("indexing DWARF", e) from None

@@ -6,7 +6,7 @@ our own decoders (an index past the end of a section, a ``struct`` unpack short 
 LEB128 longer than 10 bytes) or pyelftools, which still parses unit headers, address ranges and
 the reference walk, and which signals bad input with many exception types. :data:`CONVERTED`
 lists every one of them; :func:`dwarf_error` wraps one. Readers catch exactly
-``CONVERTED`` at their public boundary (after letting ``FormatError`` through unchanged), so no
+``CONVERTED`` at their public boundary (after letting ``DwarfError`` through unchanged), so no
 broad ``except Exception`` is needed anywhere above them.
 """
 
