@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from .address import segment_for
 from .errors import ElfError, NotElfError
-from .notes import Note, gnu_build_id, parse_notes
+from .notes import NT_GNU_BUILD_ID, Note, gnu_build_id, parse_notes
 
 __all__ = [
+    "NT_GNU_BUILD_ID",
     "AddressSpace",
     "ElfError",
     "ElfFile",
@@ -39,7 +40,6 @@ SHT_NOBITS = 8
 SHT_DYNSYM = 11
 SHF_EXECINSTR = 0x4
 SHF_COMPRESSED = 0x800
-NT_GNU_BUILD_ID = 3
 ET_REL = 1
 ET_EXEC = 2
 ET_DYN = 3

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..elf.compressed import section_data
+from ..elf.errors import ElfError
 from ..elf.file import ET_REL, SHT_NOBITS, ElfFile
 from .dwarf_dies import Sections, UnsupportedForm
 from .dwarf_errors import CONVERTED, DwarfError, dwarf_error
@@ -389,11 +390,11 @@ def _file_key(elf: ElfFile) -> str:
 
 
 def _build_id_of(elffile: Any) -> str:
-    """The GNU build id of a pyelftools ``ELFFile`` as hex, or ""."""
-    for section in elffile.iter_sections():
-        if section.header.sh_type != "SHT_NOTE":
-            continue
-        for note in section.iter_notes():
-            if note["n_type"] == "NT_GNU_BUILD_ID":
-                return str(note["n_desc"])
-    return ""
+    """The GNU build id of a pyelftools ``ELFFile`` as hex, or "" (read by our ELF layer from
+    the same stream: one build-id reader)."""
+    stream = elffile.stream
+    stream.seek(0)
+    try:
+        return ElfFile.from_bytes(stream.read(), "<ELFFile>").build_id
+    except ElfError:
+        return ""

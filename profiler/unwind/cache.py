@@ -11,6 +11,7 @@ import os
 from collections import OrderedDict
 
 from ..elf.errors import FormatError
+from .cfi import CfiError
 from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
 from .lazy_table import LazyUnwindTable
 from .table import UnwindTable, build_table
@@ -70,7 +71,10 @@ class TableCache:
 
     def _build(self, info: ElfUnwindInfo) -> Table:
         if self.lazy:
-            lazy = LazyUnwindTable.from_info(info)
+            try:
+                lazy = LazyUnwindTable.from_info(info)
+            except CfiError:  # a malformed .eh_frame_hdr: the whole table may still be good
+                lazy = None
             if lazy is not None:
                 return lazy
         return build_table(info)
