@@ -22,6 +22,13 @@ import os
 import re
 from dataclasses import dataclass
 
+from ..elf.address import file_offset_of
+from ..elf.file import ElfFile
+from ..elf.symbols import STT_FUNC, iter_symbols
+
+EM_X86_64 = 62
+MAX_FUNCTION_SIZE = 1 << 20  # bytes of one spawn copy disassembled (they are a few hundred)
+
 # Demangled names (generic arguments and LLVM suffixes stripped) of functions returning a
 # JoinHandle for a newly spawned task.
 SPAWN_FUNCTIONS = (
@@ -78,42 +85,42 @@ def base_name(demangled: str) -> str:
 
 
 def find_probe_points(binary: str | os.PathLike[str]) -> ProbePoints:
-    """Find the spawn and poll function copies in ``binary``'s ``.symtab`` (or ``.dynsym``)."""
-    from elftools.elf.elffile import ELFFile  # lazy: only spawn tracking pays for pyelftools
+    """Find the spawn and poll function copies in ``binary``'s ``.symtab`` (or ``.dynsym``).
 
-    from pybpf.uprobe import vaddr_to_file_offset
-
+    Read with the ELF layer (``ElfFile``, ``iter_symbols``): raises ``ElfError`` for a malformed
+    file, ``OSError`` if it cannot be read. A symbol in no PT_LOAD segment is left out.
+    """
     from ..demangle import demangle
 
     path = os.path.realpath(binary)
     spawns: dict[int, ProbePoint] = {}
     polls: dict[int, ProbePoint] = {}
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
+    with ElfFile.open(path) as elf:
+        loads = elf.load_segments()
         for section_name in (".symtab", ".dynsym"):
-            table = elf.get_section_by_name(section_name)
+            table = elf.section(section_name)
             if table is None:
                 continue
-            for sym in table.iter_symbols():
+            for sym in iter_symbols(elf, table):
                 raw = sym.name
                 # Cheap filter before demangling: both manglings keep the plain identifiers.
                 if "tokio" not in raw or ("spawn" not in raw and "4poll" not in raw):
                     continue
-                if sym["st_info"]["type"] != "STT_FUNC" or sym["st_value"] == 0:
+                if sym.type != STT_FUNC or sym.value == 0:
                     continue
                 name = base_name(demangle(raw))
                 kind = (
                     spawns if name in SPAWN_FUNCTIONS else polls if name in POLL_FUNCTIONS else None
                 )
-                if kind is None or sym["st_value"] in kind:
+                if kind is None or sym.value in kind:
                     continue
-                address = sym["st_value"]
-                offset = vaddr_to_file_offset(elf, address)
-                kind[address] = ProbePoint(name, address, offset, sym["st_size"])
+                offset = file_offset_of(loads, sym.value)
+                if offset is not None:
+                    kind[sym.value] = ProbePoint(name, sym.value, offset, sym.size)
             if spawns or polls:
                 break
-        if elf.get_machine_arch() == "x64":
-            spawns = _without_outer_spawns(spawns, f)
+        if elf.machine == EM_X86_64:
+            spawns = _without_outer_spawns(spawns, elf)
     return ProbePoints(
         path,
         tuple(sorted(spawns.values(), key=lambda p: p.address)),
@@ -134,16 +141,16 @@ def direct_call_targets(code: bytes, address: int) -> set[int]:
     return targets
 
 
-def _without_outer_spawns(spawns: dict[int, ProbePoint], f: object) -> dict[int, ProbePoint]:
+def _without_outer_spawns(spawns: dict[int, ProbePoint], elf: ElfFile) -> dict[int, ProbePoint]:
     """Leave out outer spawn copies that call an inner (``INNER_SPAWN``) copy directly."""
     inner = {a for a, p in spawns.items() if p.name == INNER_SPAWN}
     if not inner:
         return spawns
     kept = {}
     for address, point in spawns.items():
-        if point.name != INNER_SPAWN and point.size:
-            f.seek(point.offset)
-            if direct_call_targets(f.read(point.size), address) & inner:
+        if point.name != INNER_SPAWN and 0 < point.size <= MAX_FUNCTION_SIZE:
+            code = elf.read(point.offset, min(point.size, elf.size - point.offset))
+            if direct_call_targets(code, address) & inner:
                 continue  # the inner copy's probe sees this spawn
         kept[address] = point
     return kept

@@ -2,6 +2,10 @@
 
 Only what a lookup needs is kept: start addresses, ends, and offsets into the string table (names
 are decoded on lookup, so loading a table of 300 000 symbols never builds 300 000 strings).
+
+Symbol tables come from profiled targets: entry sizes are checked, addresses past 2**64 are cut
+at 2**64 - 1, names are read up to :data:`MAX_SYMBOL_NAME` bytes, and a table or string table
+outside the file raises :class:`~profiler.elf.errors.ElfError` (from ``ElfFile``).
 """
 
 from __future__ import annotations
@@ -9,8 +13,10 @@ from __future__ import annotations
 import bisect
 import struct
 from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from .file import SHF_EXECINSTR, SHT_DYNSYM, SHT_SYMTAB, ElfFile
+from .file import SHF_EXECINSTR, SHT_DYNSYM, SHT_SYMTAB, ElfFile, Section
 
 STT_NOTYPE = 0
 STT_FUNC = 2
@@ -23,6 +29,18 @@ SHN_LORESERVE = 0xFF00
 
 # Which of several symbols at one address names it: global beats weak beats local.
 _BINDING_RANK = {STB_GLOBAL: 3, STB_WEAK: 2, STB_LOCAL: 1}
+MAX_ADDRESS = (1 << 64) - 1
+# Longer names are cut: C++ and Rust names of a few KiB exist, and a name without its NUL must
+# not turn every lookup into a copy of the whole string table.
+MAX_SYMBOL_NAME = 8192
+
+
+def _c_string(strtab: bytes, offset: int) -> str:
+    """The NUL-terminated name at ``offset`` (at most :data:`MAX_SYMBOL_NAME` bytes)."""
+    end = strtab.find(b"\0", offset, offset + MAX_SYMBOL_NAME)
+    if end < 0:
+        end = min(len(strtab), offset + MAX_SYMBOL_NAME)
+    return strtab[offset:end].decode("utf-8", "replace")
 
 
 class SymbolTable:
@@ -44,8 +62,8 @@ class SymbolTable:
         """``symbols``: ``(start, end, name offset)`` sorted by start, one per address."""
         self.source = source
         self._strtab = strtab
-        self._starts = array("Q", (s[0] for s in symbols))
-        self._ends = array("Q", (s[1] for s in symbols))
+        self._starts = array("Q", (s[0] for s in symbols))  # OverflowError: the caller's bug
+        self._ends = array("Q", (min(s[1], MAX_ADDRESS) for s in symbols))
         self._name_offsets = array("Q", (s[2] for s in symbols))
         # _covering[i]: the index among 0..i whose symbol ends last, so an address past symbol i
         # can still be found inside an enclosing (larger, earlier) symbol.
@@ -62,9 +80,7 @@ class SymbolTable:
 
     def name_at(self, index: int) -> str:
         """The name of the ``index``-th symbol (by address)."""
-        strtab, off = self._strtab, self._name_offsets[index]
-        end = strtab.find(b"\0", off)
-        name = strtab[off : end if end >= 0 else len(strtab)].decode("utf-8", "replace")
+        name = _c_string(self._strtab, self._name_offsets[index])
         # A versioned definition in .symtab reads "name@@VERSION" (or "name@VERSION").
         at = name.find("@", 1)
         return name if at < 0 else name[:at]
@@ -113,24 +129,56 @@ class SymbolTable:
         return None
 
 
-def _function_symbols(elf: ElfFile, raw: bytes, entsize: int) -> list[tuple[int, int, int]]:
-    """Parse symbol entries; keep defined functions; one per address; give size-0 ones an end."""
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """One entry of a symbol table (``Elf*_Sym``), its name decoded."""
+
+    name: str
+    value: int
+    size: int
+    type: int  # STT_*
+    binding: int  # STB_*
+    shndx: int
+
+
+def _entries(elf: ElfFile, raw: bytes, entsize: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(name offset, info, shndx, value, size)`` of each entry of a symbol table's bytes."""
     if elf.is64:
         fmt, size = "IBBHQQ", 24
     else:
         fmt, size = "IIIBBH", 16
     entsize = entsize or size
     if entsize != size:  # a layout we do not know: read nothing rather than garbage
-        return []
+        return
     raw = raw[: len(raw) - len(raw) % size]
-    sections = elf.sections
-    exec_sections = {i for i, s in enumerate(sections) if s.flags & SHF_EXECINSTR}
-    chosen: dict[int, tuple[int, int, int, int]] = {}  # start -> (rank, size, name_off, shndx)
-    for entry in struct.iter_unpack(elf._bo + fmt, raw):
+    for entry in struct.iter_unpack(elf.byte_order + fmt, raw):
         if elf.is64:
             name_off, info, _, shndx, value, sym_size = entry
         else:
             name_off, value, sym_size, info, _, shndx = entry
+        yield name_off, info, shndx, value, sym_size
+
+
+def iter_symbols(elf: ElfFile, table: Section) -> Iterator[Symbol]:
+    """Every entry of the symbol table section ``table`` (``.symtab`` or ``.dynsym``).
+
+    Raises :class:`~profiler.elf.errors.ElfError` if the table or its string table is not
+    inside the file; an entry size we do not know yields nothing.
+    """
+    raw = elf.read_section(table)
+    strtab = b""
+    if 0 < table.link < len(elf.sections):
+        strtab = elf.read_section(elf.sections[table.link])
+    for name_off, info, shndx, value, size in _entries(elf, raw, table.entsize):
+        yield Symbol(_c_string(strtab, name_off), value, size, info & 0xF, info >> 4, shndx)
+
+
+def _function_symbols(elf: ElfFile, raw: bytes, entsize: int) -> list[tuple[int, int, int]]:
+    """Parse symbol entries; keep defined functions; one per address; give size-0 ones an end."""
+    sections = elf.sections
+    exec_sections = {i for i, s in enumerate(sections) if s.flags & SHF_EXECINSTR}
+    chosen: dict[int, tuple[int, int, int, int]] = {}  # start -> (rank, size, name_off, shndx)
+    for name_off, info, shndx, value, sym_size in _entries(elf, raw, entsize):
         sym_type = info & 0xF
         if shndx == SHN_UNDEF or shndx >= SHN_LORESERVE or not name_off or not value:
             continue

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
 from ..bpf.samples import DrainStats
+from ..elf.errors import FormatError
 from ..frames.model import SymbolizedSample
 from ..frames.pipeline import Pipeline, PipelineStats, Symbolizing
 from ..output.collected import CollectedProfile
@@ -195,8 +196,8 @@ class Session:
         for pid in pids:
             try:
                 attached += self._spawn_tracker.attach(f"/proc/{pid}/exe", [pid])
-            except (LookupError, OSError):
-                continue  # not a Tokio program (or gone): nothing to link
+            except (LookupError, OSError, FormatError):
+                continue  # not a Tokio program, gone, or a malformed ELF: nothing to link
         async_mode = self.options.frames.async_stacks
         self.pipeline.spawn_linker = SpawnLinker(
             self.symbolizer,

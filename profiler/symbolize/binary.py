@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..elf.file import AddressSpace, ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import AddressSpace, ElfFile
 from ..elf.symbols import SymbolTable
 from ..process.files import FileSource
 from .debug_files import DebugFileFinder
@@ -121,7 +122,10 @@ class Binary:
         opened: FileSource | None = None
         identity: tuple[int, int] | None = None
         if self._image_elf is not None:
-            self.symbols = SymbolTable.from_elf(self._image_elf)
+            try:  # the vdso image comes from the target's (writable) memory
+                self.symbols = SymbolTable.from_elf(self._image_elf)
+            except FormatError:
+                self._counters.unreadable += 1
             self.symbol_source = "image " + (self.symbols.source if self.symbols else "")
             self._image_elf = None
         else:
@@ -150,7 +154,7 @@ class Binary:
                     if self.symbols is None:
                         self.symbols = SymbolTable.from_elf(debug, allow_dynsym=False)
                         self.symbol_source = "debug file .symtab" if self.symbols else ""
-            except (OSError, NotElfError):
+            except (OSError, FormatError):
                 self.debug_file = None
         if self.symbols is None and dynsym is not None:
             self.symbols, self.symbol_source = dynsym, ".dynsym"
@@ -189,7 +193,7 @@ class Binary:
                             table = SymbolTable.merged(parts, ".gnu_debugdata")
                     self._plt = plt_table(elf, _namer(table))
                     return source, (st.st_dev, st.st_ino), table
-            except (OSError, NotElfError):
+            except (OSError, FormatError):
                 continue
         self._counters.unreadable += 1
         return None, None, None
@@ -205,12 +209,10 @@ class Binary:
             self._counters.dwarf_errors += 1
             return
         try:
-            from elftools.elf.elffile import ELFFile
-
-            with os.fdopen(fd, "rb") as stream:
-                # pyelftools copies the DWARF sections into memory: the file closes at once.
-                self.dwarf = dwarf_info.for_elf(ELFFile(stream))
-        except Exception:  # a DWARF we cannot parse must not stop symbolization by symbols
+            with ElfFile.from_fd(fd, source.label) as elf:
+                # The DWARF sections are read (bounded) into memory: the file closes at once.
+                self.dwarf = dwarf_info.for_elf(elf)
+        except (OSError, FormatError):  # bad DWARF must not stop symbolization by symbols
             self._counters.dwarf_errors += 1
             self.dwarf = None
         if self.dwarf is not None:
@@ -242,7 +244,7 @@ class Binary:
         if self.dwarf is not None:
             try:
                 source = self.dwarf.frames(vaddr)  # type: ignore[attr-defined]
-            except Exception:  # one bad DIE must not stop symbolization by symbols
+            except FormatError:  # one bad DIE must not stop symbolization by symbols
                 self._counters.dwarf_errors += 1
                 source = ()
         if source:

@@ -21,7 +21,8 @@ import string
 import zlib
 from collections.abc import Iterable, Sequence
 
-from ..elf.file import ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import ElfFile
 from ..process.files import FileSource, HostFile, RootedFile, read_capped
 
 DEFAULT_DEBUG_ROOTS = ("/usr/lib/debug",)
@@ -112,7 +113,7 @@ def _matches(fd: int, label: str, build_id: str, debuglink: tuple[str, int] | No
     try:
         with ElfFile.from_fd(os.dup(fd), label) as elf:
             candidate_id = elf.build_id
-    except (OSError, NotElfError):
+    except (OSError, FormatError):
         return False
     if build_id:
         return candidate_id == build_id

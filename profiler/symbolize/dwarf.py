@@ -9,26 +9,59 @@ and ``DwarfInfo`` objects are cached by GNU build id, so a profiler pays each co
 Function names are the ``DW_AT_linkage_name`` when there is one (mangled; demangle with
 ``profiler.demangle.demangle``), else the name qualified by its namespaces and types, as
 ``SourceFrame.qualified_name`` always is (``tokio_app::compute::{async_fn#0}``).
+
+The DWARF of a profiled binary is untrusted: the sections are read with the ELF layer (bounded
+by the file's size, compressed ones inflated within limits), our own readers decode the DIEs,
+abbreviations and line programs with bounds, and pyelftools (unit headers, address ranges) has
+its exceptions converted at this boundary. :meth:`DwarfInfo.for_elf`, :meth:`DwarfInfo.frames`,
+:meth:`DwarfInfo.function_name` and :meth:`DwarfInfo.build_index` raise only
+:class:`~profiler.symbolize.dwarf_errors.DwarfError` for bad DWARF (and ``ElfError`` or
+``OSError`` for a bad or unreadable file): all ``FormatError`` or ``OSError``.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import struct
 from bisect import bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from .dwarf_dies import Sections
-from .dwarf_lines import LineTable
-from .dwarf_units import CompileUnitIndex, DieName, die_ranges, unit_base_address
+from ..elf.compressed import section_data
+from ..elf.errors import ElfError
+from ..elf.file import ET_REL, SHT_NOBITS, ElfFile
+from .dwarf_dies import Sections, UnsupportedForm
+from .dwarf_errors import CONVERTED, DwarfError, dwarf_error
+from .dwarf_lines import LineStrings, LineTable
+from .dwarf_units import CompileUnitIndex, DieName, unit_code_ranges
 
 # How many binaries' DWARF indexes to keep, and how many addresses' answers per binary.
 _MAX_BINARIES = 32
 _MAX_MEMO = 1 << 16
 # Reference chains (abstract origin -> specification -> ...) longer than this are malformed.
 _MAX_REF_HOPS = 8
+# Compile units of one binary (Chromium-sized binaries have ~50 000).
+MAX_UNITS = 1 << 18
+_MAX_QUALIFIED_NAME = 8192
+# The DWARF sections we read, by the keyword DWARFInfo takes them as.
+_DWARF_SECTIONS = {
+    "debug_info_sec": ".debug_info",
+    "debug_aranges_sec": ".debug_aranges",
+    "debug_abbrev_sec": ".debug_abbrev",
+    "debug_str_sec": ".debug_str",
+    "debug_line_sec": ".debug_line",
+    "debug_ranges_sec": ".debug_ranges",
+    "debug_addr_sec": ".debug_addr",
+    "debug_str_offsets_sec": ".debug_str_offsets",
+    "debug_line_str_sec": ".debug_line_str",
+    "debug_rnglists_sec": ".debug_rnglists",
+}
+_UNUSED_SECTIONS = (
+    "debug_frame_sec", "eh_frame_sec", "debug_loc_sec", "debug_pubtypes_sec",
+    "debug_pubnames_sec", "debug_loclists_sec", "debug_sup_sec", "gnu_debugaltlink_sec",
+    "debug_types_sec",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +81,30 @@ class SourceFrame:
 
 
 class DwarfInfo:
-    """Lazy, cached DWARF index of one binary; build with :meth:`for_elf`."""
+    """Lazy, cached DWARF index of one binary; build with :meth:`for_elf`.
+
+    Raises :class:`~profiler.symbolize.dwarf_errors.DwarfError` for malformed DWARF (see the
+    module docstring).
+    """
 
     def __init__(self, dwarf: Any, key: str = "") -> None:
         self.key = key
         self._dwarf = dwarf
-        self._range_lists = dwarf.range_lists()
-        self._aranges = dwarf.get_aranges()
+        try:
+            self._range_lists = dwarf.range_lists()
+            self._aranges = dwarf.get_aranges()
+            self._cus: dict[int, Any] = {}
+            for cu in dwarf.iter_CUs():
+                if len(self._cus) >= MAX_UNITS:
+                    raise DwarfError(f"more than {MAX_UNITS} compile units")
+                self._cus[cu.cu_offset] = cu
+            self._sections = Sections(dwarf)
+        except DwarfError:
+            raise
+        except CONVERTED as e:
+            raise dwarf_error("reading DWARF unit headers", e) from None
         self._units: dict[int, CompileUnitIndex] = {}
-        self._sections: Sections | None = None
         self._lines: dict[int, LineTable | None] = {}
-        self._cus: dict[int, Any] = {cu.cu_offset: cu for cu in dwarf.iter_CUs()}
         self._cu_offsets = sorted(self._cus)
         self._unit_ranges: tuple[list[int], list[tuple[int, int, int]]] | None = None
         self._names: dict[int, tuple[str, str]] = {}
@@ -70,9 +116,11 @@ class DwarfInfo:
     def for_elf(cls, elf: Any) -> DwarfInfo | None:
         """The DWARF index of ``elf``, or ``None`` when it has no ``.debug_info``/``.debug_line``.
 
-        ``elf`` is a path, a pyelftools ``ELFFile``, or any object with a ``name`` path (such as
-        ``profiler.elf.file.ElfFile``). Indexes are cached by GNU build id (else by
-        path, inode and mtime), so asking twice for the same binary is free.
+        ``elf`` is a path, an open ``profiler.elf.file.ElfFile`` (read, not closed), any object
+        with a ``name`` path, or a pyelftools ``ELFFile`` (trusted input only: tests and tools;
+        relocatable objects need it). Indexes are cached by GNU build id (else by path, inode
+        and mtime), so asking twice for the same binary is free. Raises ``DwarfError``,
+        ``ElfError`` or ``OSError``.
         """
         if hasattr(elf, "get_dwarf_info"):
             key = _build_id_of(elf)
@@ -81,35 +129,83 @@ class DwarfInfo:
             if key not in _CACHE:
                 _remember(key, cls._from_elffile(elf, key))
             return _CACHE[key]
-        from elftools.elf.elffile import ELFFile
-
+        if isinstance(elf, ElfFile):
+            return cls._cached(elf, elf.build_id)
         path = os.fspath(elf if isinstance(elf, str | os.PathLike) else elf.name)
         key = getattr(elf, "build_id", "") or ""
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-        # pyelftools copies every DWARF section into memory, so the file is closed at once.
-        with open(path, "rb") as stream:
-            elffile = ELFFile(stream)
-            key = key or _build_id_of(elffile) or _file_key(path)
-            if key in _CACHE:
-                _CACHE.move_to_end(key)
-                return _CACHE[key]
-            info = cls._from_elffile(elffile, key)
+        # Every DWARF section is copied into memory, so the file is closed at once.
+        with ElfFile.open(path) as opened:
+            return cls._cached(opened, key or opened.build_id or _file_key(opened))
+
+    @classmethod
+    def _cached(cls, elf: ElfFile, key: str) -> DwarfInfo | None:
+        key = key or _file_key(elf)
+        if not key:  # nothing identifies it (an image in memory): do not cache it
+            return cls._from_elf(elf, "")
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+        info = cls._from_elf(elf, key)
         _remember(key, info)
         return info
 
     @classmethod
-    def _from_elffile(cls, elffile: Any, key: str) -> DwarfInfo | None:
-        section = elffile.get_section_by_name(".debug_info") or elffile.get_section_by_name(
-            ".zdebug_info"
-        )
-        # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
-        if section is None or section.header.sh_type == "SHT_NOBITS" or not section.data_size:
+    def _from_elf(cls, elf: ElfFile, key: str) -> DwarfInfo | None:
+        """Build from our bounded reads of ``elf``'s DWARF sections (``None``: no DWARF)."""
+        if elf.type == ET_REL:
+            raise DwarfError(f"{elf.name}: relocatable object (its DWARF needs relocating)")
+        sections = {}
+        for name in _DWARF_SECTIONS.values():
+            section = elf.section(name) or elf.section(".z" + name[1:])
+            # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
+            if section is not None and section.type != SHT_NOBITS and section.size:
+                sections[name] = section_data(elf, section)
+        return cls.from_sections(sections, elf.little_endian, 8 if elf.is64 else 4, key)
+
+    @classmethod
+    def from_sections(
+        cls, sections: dict[str, bytes], little_endian: bool, address_size: int, key: str = ""
+    ) -> DwarfInfo | None:
+        """An index of DWARF given as section bytes by name (``".debug_info"``...), uncached.
+
+        ``None`` without ``.debug_info``; raises ``DwarfError`` if the unit headers are bad.
+        """
+        from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
+
+        if not sections.get(".debug_info"):
             return None
-        # Executables and shared objects need no relocation of their DWARF; objects (.o) do.
-        relocate = elffile.header.e_type == "ET_REL"
-        dwarf = elffile.get_dwarf_info(relocate_dwarf_sections=relocate)
+        descriptors: dict[str, Any] = dict.fromkeys(_UNUSED_SECTIONS)
+        for keyword, name in _DWARF_SECTIONS.items():
+            data = sections.get(name)
+            descriptors[keyword] = (
+                DebugSectionDescriptor(io.BytesIO(data), name, 0, len(data), 0) if data else None
+            )
+        config = DwarfConfig(
+            little_endian=little_endian, machine_arch="", default_address_size=address_size
+        )
+        try:
+            dwarf = DWARFInfo(config, **descriptors)
+        except CONVERTED as e:
+            raise dwarf_error("DWARF sections", e) from None
+        return cls(dwarf, key)
+
+    @classmethod
+    def _from_elffile(cls, elffile: Any, key: str) -> DwarfInfo | None:
+        try:
+            section = elffile.get_section_by_name(".debug_info") or elffile.get_section_by_name(
+                ".zdebug_info"
+            )
+            # A stripped binary's debug sections may be present but empty (SHT_NOBITS).
+            if section is None or section.header.sh_type == "SHT_NOBITS" or not section.data_size:
+                return None
+            # Executables and shared objects need no relocation of their DWARF; objects do.
+            relocate = elffile.header.e_type == "ET_REL"
+            dwarf = elffile.get_dwarf_info(relocate_dwarf_sections=relocate)
+        except CONVERTED as e:
+            raise dwarf_error(f"{getattr(elffile.stream, 'name', '<ELFFile>')}", e) from None
         return cls(dwarf, key)
 
     # -- lookups -----------------------------------------------------------------------------
@@ -124,7 +220,12 @@ class DwarfInfo:
         memo = self._memo
         hit = memo.get(vaddr)
         if hit is None:
-            hit = tuple(self._lookup(vaddr))
+            try:
+                hit = tuple(self._lookup(vaddr))
+            except DwarfError:
+                raise
+            except CONVERTED as e:
+                raise dwarf_error(f"DWARF at {vaddr:#x}", e) from None
             memo[vaddr] = hit
             if len(memo) > _MAX_MEMO:
                 memo.popitem(last=False)
@@ -163,11 +264,22 @@ class DwarfInfo:
     def function_name(self, die_offset: int) -> tuple[str, str]:
         """(linkage-or-qualified name, qualified name) of the subprogram DIE at ``die_offset``.
 
-        Follows ``DW_AT_abstract_origin`` and ``DW_AT_specification``, across units if needed.
+        Follows ``DW_AT_abstract_origin`` and ``DW_AT_specification``, across units if needed
+        (at most a few hops: a cycle of references ends there).
         """
         cached = self._names.get(die_offset)
         if cached is not None:
             return cached
+        try:
+            result = self._function_name(die_offset)
+        except DwarfError:
+            raise
+        except CONVERTED as e:
+            raise dwarf_error(f"name of the DIE at {die_offset:#x}", e) from None
+        self._names[die_offset] = result
+        return result
+
+    def _function_name(self, die_offset: int) -> tuple[str, str]:
         linkage = qualified = ""
         offset = die_offset
         for _ in range(_MAX_REF_HOPS):
@@ -176,13 +288,11 @@ class DwarfInfo:
                 break
             linkage = linkage or entry.linkage
             if not qualified and entry.name:
-                qualified = "::".join((*entry.scope, entry.name))
+                qualified = "::".join((*entry.scope, entry.name))[:_MAX_QUALIFIED_NAME]
             if (linkage and qualified) or entry.ref < 0:
                 break
             offset = entry.ref
-        result = (linkage or qualified, qualified)
-        self._names[die_offset] = result
-        return result
+        return (linkage or qualified, qualified)
 
     def _die_name(self, offset: int) -> DieName | None:
         i = bisect_right(self._cu_offsets, offset) - 1
@@ -194,21 +304,24 @@ class DwarfInfo:
 
     def build_index(self) -> int:
         """Index every compile unit now instead of lazily; returns the number of DIEs walked."""
-        for offset in self._cu_offsets:
-            self._unit(offset)
-            self._line_table(offset)
+        try:
+            for offset in self._cu_offsets:
+                self._unit(offset)
+                self._line_table(offset)
+        except DwarfError:
+            raise
+        except CONVERTED as e:
+            raise dwarf_error("indexing DWARF", e) from None
         return sum(unit.die_count for unit in self._units.values())
 
     def _unit(self, cu_offset: int) -> CompileUnitIndex:
         unit = self._units.get(cu_offset)
         if unit is None:
             cu = self._cus[cu_offset]
-            if self._sections is None:
-                self._sections = Sections(self._dwarf)
             try:
                 unit = CompileUnitIndex(cu, self._range_lists, self._sections)
-            except (ValueError, IndexError, KeyError, struct.error):
-                # A form or layout the fast reader does not know: pyelftools knows more.
+            except UnsupportedForm:
+                # A form the fast reader does not know: pyelftools may know more.
                 unit = CompileUnitIndex(cu, self._range_lists)
             self._units[cu_offset] = unit
         return unit
@@ -217,8 +330,11 @@ class DwarfInfo:
         if cu_offset in self._lines:
             return self._lines[cu_offset]
         unit = self._unit(cu_offset)
-        program = self._dwarf.line_program_for_CU(self._cus[cu_offset])
-        table = LineTable(program, unit.comp_dir) if program is not None else None
+        table = None
+        if unit.stmt_list is not None:
+            s = self._sections
+            strings = LineStrings(s.line, s.str, s.line_str, s.little)
+            table = LineTable.parse(strings, unit.stmt_list, unit.comp_dir)
         self._lines[cu_offset] = table
         return table
 
@@ -241,9 +357,10 @@ class DwarfInfo:
         if self._unit_ranges is None:
             ranges: list[tuple[int, int, int]] = []
             for offset, cu in self._cus.items():
-                top = cu.get_top_DIE().attributes
-                base = unit_base_address(cu)
-                spans = die_ranges(top, cu, self._range_lists, base)
+                try:
+                    spans = unit_code_ranges(cu, self._sections)
+                except UnsupportedForm:
+                    continue  # found through its DIEs' own ranges instead, if at all
                 ranges.extend((low, high, offset) for low, high in spans)
             ranges.sort()
             self._unit_ranges = ([r[0] for r in ranges], ranges)
@@ -265,18 +382,19 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _file_key(path: str) -> str:
-    """A cache key for a file without a build id: its identity and version on disk."""
-    st = os.stat(path)
-    return f"file:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+def _file_key(elf: ElfFile) -> str:
+    """A cache key for a file without a build id: its identity and version on disk ("" for an
+    image in memory)."""
+    identity = elf.identity()
+    return "file:{}:{}:{}:{}".format(*identity) if identity is not None else ""
 
 
 def _build_id_of(elffile: Any) -> str:
-    """The GNU build id of a pyelftools ``ELFFile`` as hex, or ""."""
-    for section in elffile.iter_sections():
-        if section.header.sh_type != "SHT_NOTE":
-            continue
-        for note in section.iter_notes():
-            if note["n_type"] == "NT_GNU_BUILD_ID":
-                return str(note["n_desc"])
-    return ""
+    """The GNU build id of a pyelftools ``ELFFile`` as hex, or "" (read by our ELF layer from
+    the same stream: one build-id reader)."""
+    stream = elffile.stream
+    stream.seek(0)
+    try:
+        return ElfFile.from_bytes(stream.read(), "<ELFFile>").build_id
+    except ElfError:
+        return ""

@@ -1,7 +1,13 @@
 """One compile unit's DWARF line table as sorted arrays: address -> (file, line) by bisection.
 
-pyelftools decodes the line program (DWARF 2 to 5); we keep only the rows, as parallel arrays
+Our own reader of a line program (DWARF 2 to 5: the header with its directory and file tables,
+then the opcodes), from the raw ``.debug_line`` bytes; we keep only the rows, as parallel arrays
 sorted by address, so a lookup is one ``bisect`` instead of a walk over the program.
+
+The bytes come from profiled targets: every count in the header is checked against the bytes
+that hold its entries (a DWARF 5 table of 2**60 empty entries is refused, not built), strings
+are capped at :data:`MAX_PATH` bytes, addresses wrap at 64 bits, and anything malformed raises
+:class:`~profiler.symbolize.dwarf_errors.DwarfError`.
 """
 
 from __future__ import annotations
@@ -10,43 +16,213 @@ import os
 import struct
 from array import array
 from bisect import bisect_right
-from typing import Any
+from dataclasses import dataclass
 
 from ..elf.leb128 import sleb128 as _sleb
 from ..elf.leb128 import uleb128 as _uleb
+from .dwarf_errors import CONVERTED, DwarfError, dwarf_error
 
 # Marks the row that ends a sequence: addresses from there up to the next sequence have no line.
 _NO_LINE = -1
+_MASK64 = (1 << 64) - 1
+MAX_PATH = 4096  # bytes of a directory or file name
+
+# DW_LNCT_* content types and the DW_FORM_* codes a DWARF 5 file table may use.
+_LNCT_PATH = 1
+_LNCT_DIRECTORY_INDEX = 2
+_FORM_SIZES = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
+_FORM_STRING, _FORM_STRP, _FORM_LINE_STRP, _FORM_UDATA, _FORM_STRX = 0x08, 0x0E, 0x1F, 0x0F, 0x1A
+_FORM_BLOCK = {0x09: 0, 0x0A: 1, 0x03: 2, 0x04: 4}  # block (uleb length), block1/2/4
 
 
-def _text(value: Any) -> str:
-    """A DWARF string (pyelftools gives bytes) as text."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value) if value is not None else ""
+@dataclass(frozen=True, slots=True)
+class LineStrings:
+    """The sections a line program refers to: its own, and the string sections of its names."""
+
+    line: bytes | memoryview
+    str: bytes | memoryview = b""
+    line_str: bytes | memoryview = b""
+    little: bool = True
 
 
-def file_table(program: Any, comp_dir: str) -> list[str]:
-    """The line program's file names as paths, indexed by the DWARF file number.
+def _cstring(data: bytes | memoryview, pos: int, limit: int) -> tuple[str, int]:
+    """The NUL-terminated string at ``pos`` (before ``limit``) and the position after its NUL."""
+    end = bytes(data[pos : min(limit, pos + MAX_PATH + 1)]).find(b"\0")
+    if end < 0:
+        raise DwarfError(f"line table string at {pos:#x} has no end within {MAX_PATH} bytes")
+    return bytes(data[pos : pos + end]).decode("utf-8", "replace"), pos + end + 1
 
-    DWARF 5 numbers files and directories from 0 (entry 0 is the primary file, directory 0 the
-    compilation directory); DWARF 2-4 number files from 1 and directory 0 means the compilation
-    directory. ``DW_AT_call_file`` uses the same numbering, so this table serves both.
-    """
-    header = program.header
-    version = header["version"]
-    dirs = [_text(d) for d in header.get("include_directory", ())]
-    if version < 5:
-        dirs = [comp_dir, *dirs]
-    paths = [] if version >= 5 else [""]
-    for entry in header.get("file_entry", ()):
-        name = _text(entry.name)
-        index = entry.dir_index
-        directory = dirs[index] if 0 <= index < len(dirs) else ""
-        if directory and not os.path.isabs(directory) and comp_dir:
-            directory = os.path.join(comp_dir, directory)
-        paths.append(os.path.join(directory, name) if directory else name)
-    return paths
+
+def _string_at(data: bytes | memoryview, offset: int) -> str:
+    """The string at ``offset`` of a string section (cut at :data:`MAX_PATH` bytes)."""
+    if not 0 <= offset < len(data):
+        raise DwarfError(f"string offset {offset:#x} outside its section ({len(data)} bytes)")
+    piece = bytes(data[offset : offset + MAX_PATH])
+    end = piece.find(b"\0")
+    return piece[: end if end >= 0 else len(piece)].decode("utf-8", "replace")
+
+
+class _Header:
+    """What the opcodes need from a line program header, and its file names."""
+
+    __slots__ = (
+        "arg_counts",
+        "budget",
+        "directories",
+        "end",
+        "files",
+        "line_base",
+        "line_range",
+        "min_length",
+        "offset_size",
+        "opcode_base",
+        "order",
+        "program",
+        "version",
+    )
+
+    def __init__(self, s: LineStrings, offset: int) -> None:
+        data = s.line
+        self.order = order = "<" if s.little else ">"
+        u16, u32, u64 = (struct.Struct(order + c).unpack_from for c in "HIQ")
+        if not 0 <= offset <= len(data) - 4:
+            raise DwarfError(f"no line program at {offset:#x} (.debug_line of {len(data)} bytes)")
+        (length,) = u32(data, offset)
+        pos = offset + 4
+        offset_size = 4
+        if length == 0xFFFFFFFF:
+            (length,) = u64(data, pos)
+            pos += 8
+            offset_size = 8
+        self.offset_size = offset_size
+        self.end = end = pos + length
+        if end > len(data):
+            raise DwarfError(f"line program at {offset:#x} runs past the end of .debug_line")
+        (self.version,) = u16(data, pos)
+        pos += 2
+        if not 2 <= self.version <= 5:
+            raise DwarfError(f"line program at {offset:#x}: version {self.version}")
+        if self.version >= 5:
+            pos += 2  # address_size, segment_selector_size
+        (header_length,) = (u64 if offset_size == 8 else u32)(data, pos)
+        pos += offset_size
+        self.program = program = pos + header_length
+        if program > end:
+            raise DwarfError(f"line program at {offset:#x}: header longer than the unit")
+        # Names from string sections: a header byte may name up to MAX_PATH bytes, so the bytes
+        # decoded are bounded by the header's size (real tables decode < 20 per header byte).
+        self.budget = (1 << 20) + 64 * header_length
+        self.min_length = data[pos]
+        pos += 1
+        if self.version >= 4:
+            pos += 1  # maximum_operations_per_instruction (VLIW only)
+        pos += 1  # default_is_stmt
+        self.line_base = struct.unpack_from("b", data, pos)[0]
+        self.line_range = data[pos + 1]
+        self.opcode_base = data[pos + 2]
+        pos += 3
+        if not self.line_range or not self.opcode_base:
+            raise DwarfError(f"line program at {offset:#x}: line_range or opcode_base is 0")
+        self.arg_counts = bytes(data[pos : pos + self.opcode_base - 1])
+        pos += self.opcode_base - 1
+        if pos > program:
+            raise DwarfError(f"line program at {offset:#x}: header fields past its length")
+        if self.version >= 5:
+            self.directories, pos = self._entries_v5(s, pos, None)
+            self.files, pos = self._entries_v5(s, pos, self.directories)
+        else:
+            self.directories = []
+            while True:
+                name, pos = _cstring(data, pos, program)
+                if not name:
+                    break
+                self.directories.append(name)
+            self.files = []
+            while True:
+                name, pos = _cstring(data, pos, program)
+                if not name:
+                    break
+                index, pos = _uleb(data, pos)
+                _, pos = _uleb(data, pos)  # mtime
+                _, pos = _uleb(data, pos)  # length
+                self.files.append((name, index))
+        if pos > program:
+            raise DwarfError(f"line program at {offset:#x}: file table past the header's end")
+
+    def _entries_v5(self, s: LineStrings, pos: int, directories: list | None) -> tuple[list, int]:
+        """A DWARF 5 directory (``directories`` None) or file name table."""
+        data = s.line
+        limit = self.program
+        count = data[pos]
+        pos += 1
+        formats = []
+        for _ in range(count):
+            content, pos = _uleb(data, pos)
+            form, pos = _uleb(data, pos)
+            formats.append((content, form))
+        entries, pos = _uleb(data, pos)
+        # Every entry takes at least one byte per format: a count the header cannot hold is a lie.
+        if entries and (not formats or entries > limit - pos):
+            raise DwarfError(f"line table claims {entries} entries in {limit - pos} bytes")
+        table: list = []
+        for _ in range(entries):
+            name, index = "", 0
+            for content, form in formats:
+                value, pos = self._form_value(s, form, pos)
+                if content == _LNCT_PATH:
+                    name = value if isinstance(value, str) else ""
+                elif content == _LNCT_DIRECTORY_INDEX and isinstance(value, int):
+                    index = value
+            if pos > limit:
+                raise DwarfError("line table entries run past the header's end")
+            table.append(name if directories is None else (name, index))
+        return table, pos
+
+    def _form_value(self, s: LineStrings, form: int, pos: int) -> tuple[str | int | None, int]:
+        data = s.line
+        if form == _FORM_STRING:
+            return _cstring(data, pos, self.program)
+        if form in (_FORM_LINE_STRP, _FORM_STRP):
+            size = self.offset_size
+            (offset,) = struct.unpack_from(self.order + ("Q" if size == 8 else "I"), data, pos)
+            section = s.line_str if form == _FORM_LINE_STRP else s.str
+            name = _string_at(section, offset)
+            self.budget -= len(name)
+            if self.budget < 0:
+                raise DwarfError("line table names exceed what its header's size justifies")
+            return name, pos + size
+        if form == _FORM_UDATA:
+            return _uleb(data, pos)
+        size = _FORM_SIZES.get(form)
+        if size is not None:
+            if size > 8 or 0x25 <= form <= 0x28:  # data16 (MD5), strx1-4: not needed
+                return None, pos + size
+            return int.from_bytes(data[pos : pos + size], "little" if s.little else "big"), (
+                pos + size
+            )
+        if form == _FORM_STRX:
+            return None, _uleb(data, pos)[1]
+        if form in _FORM_BLOCK:
+            width = _FORM_BLOCK[form]
+            if width:
+                length = int.from_bytes(data[pos : pos + width], "little" if s.little else "big")
+                return None, pos + width + length
+            length, pos = _uleb(data, pos)
+            return None, pos + length
+        raise DwarfError(f"line table entry form {form:#x} not supported")
+
+    def paths(self, comp_dir: str) -> list[str]:
+        """The file names as paths, indexed by the DWARF file number (see :func:`file_table`)."""
+        dirs = self.directories
+        if self.version < 5:
+            dirs = [comp_dir, *dirs]
+        paths = [] if self.version >= 5 else [""]
+        for name, index in self.files:
+            directory = dirs[index] if 0 <= index < len(dirs) else ""
+            if directory and not os.path.isabs(directory) and comp_dir:
+                directory = os.path.join(comp_dir, directory)
+            paths.append(os.path.join(directory, name) if directory else name)
+        return paths
 
 
 # A row: (address, 0 for an end of sequence else 1, order, line or _NO_LINE, file). Sorting
@@ -54,17 +230,16 @@ def file_table(program: Any, comp_dir: str) -> list[str]:
 Row = tuple[int, int, int, int, int]
 
 
-def _decode_rows(program: Any) -> list[Row]:
+def _decode_rows(s: LineStrings, h: _Header) -> list[Row]:
     """The line program's rows, decoded from its bytes (the DWARF 2-5 opcodes; not VLIW)."""
-    header = program.header
-    data = program.stream.getbuffer()  # a view: no copy of the whole section per unit
-    pos, end = program.program_start_offset, program.program_end_offset
-    min_length = header["minimum_instruction_length"]
-    line_base, line_range = header["line_base"], header["line_range"]
-    opcode_base = header["opcode_base"]
-    arg_counts = header["standard_opcode_lengths"]
+    data = s.line
+    pos, end = h.program, h.end
+    min_length = h.min_length
+    line_base, line_range = h.line_base, h.line_range
+    opcode_base = h.opcode_base
+    arg_counts = h.arg_counts
     const_add = ((255 - opcode_base) // line_range) * min_length
-    order = "little" if program.structs.little_endian else "big"
+    order = "little" if s.little else "big"
     rows: list[Row] = []
     append = rows.append
     address, file, line = 0, 1, 1
@@ -73,50 +248,49 @@ def _decode_rows(program: Any) -> list[Row]:
         pos += 1
         if op >= opcode_base:  # special opcode: advance address and line, emit a row
             adjusted = op - opcode_base
-            address += (adjusted // line_range) * min_length
+            address = (address + (adjusted // line_range) * min_length) & _MASK64
             line += line_base + adjusted % line_range
             append((address, 1, len(rows), line, file))
         elif op == 0:  # extended opcode
             length, pos = _uleb(data, pos)
-            sub = data[pos]
-            if sub == 1:  # DW_LNE_end_sequence
-                append((address, 0, len(rows), _NO_LINE, 0))
-                address, file, line = 0, 1, 1
-            elif sub == 2:  # DW_LNE_set_address
-                address = int.from_bytes(data[pos + 1 : pos + length], order)
+            if pos + length > end:
+                raise DwarfError(f"extended opcode at {pos:#x} runs past its line program")
+            if length:
+                sub = data[pos]
+                if sub == 1:  # DW_LNE_end_sequence
+                    append((address, 0, len(rows), _NO_LINE, 0))
+                    address, file, line = 0, 1, 1
+                elif sub == 2:  # DW_LNE_set_address
+                    if length > 9:
+                        raise DwarfError(f"DW_LNE_set_address of {length - 1} bytes at {pos:#x}")
+                    address = int.from_bytes(data[pos + 1 : pos + length], order)
             pos += length
         elif op == 1:  # DW_LNS_copy
             append((address, 1, len(rows), line, file))
         elif op == 2:  # DW_LNS_advance_pc
             delta, pos = _uleb(data, pos)
-            address += delta * min_length
+            address = (address + delta * min_length) & _MASK64
         elif op == 3:  # DW_LNS_advance_line
             delta, pos = _sleb(data, pos)
             line += delta
         elif op == 4:  # DW_LNS_set_file
             file, pos = _uleb(data, pos)
         elif op == 8:  # DW_LNS_const_add_pc
-            address += const_add
+            address = (address + const_add) & _MASK64
         elif op == 9:  # DW_LNS_fixed_advance_pc
-            address += int.from_bytes(data[pos : pos + 2], order)
+            address = (address + int.from_bytes(data[pos : pos + 2], order)) & _MASK64
             pos += 2
         else:  # opcodes without effect on (address, file, line): skip their LEB128 arguments
             for _ in range(arg_counts[op - 1]):
                 _, pos = _uleb(data, pos)
+    if pos > end:
+        raise DwarfError("the last opcode of a line program runs past its end")
     return rows
 
 
-def _rows_from_pyelftools(program: Any) -> list[Row]:
-    rows: list[Row] = []
-    for entry in program.get_entries():
-        state = entry.state
-        if state is None:
-            continue
-        if state.end_sequence:
-            rows.append((state.address, 0, len(rows), _NO_LINE, 0))
-        else:
-            rows.append((state.address, 1, len(rows), state.line, state.file))
-    return rows
+def _line(value: int) -> int:
+    """A row's line for the ``array('i')``: a line number past 2**31 is no line (0)."""
+    return value if -1 <= value < 1 << 31 else 0
 
 
 class LineTable:
@@ -124,19 +298,34 @@ class LineTable:
 
     __slots__ = ("_addresses", "_files", "_lines", "files")
 
-    def __init__(self, program: Any, comp_dir: str) -> None:
-        self.files = file_table(program, comp_dir)
-        try:
-            rows = _decode_rows(program)
-        except (IndexError, KeyError, ValueError, struct.error):
-            rows = _rows_from_pyelftools(program)  # an opcode layout our decoder does not know
+    def __init__(self, rows: list[Row], files: list[str]) -> None:
+        """``rows`` as :func:`_decode_rows` gives them; ``files`` by DWARF file number."""
+        self.files = files
         rows.sort()
         self._addresses = array("Q", (r[0] for r in rows))
-        self._lines = array("i", (r[3] for r in rows))
-        self._files = array("I", (r[4] for r in rows))
+        self._lines = array("i", (_line(r[3]) for r in rows))
+        self._files = array("I", (min(r[4], 0xFFFFFFFF) for r in rows))
+
+    @classmethod
+    def parse(cls, strings: LineStrings, offset: int, comp_dir: str) -> LineTable:
+        """The line table of the program at ``offset`` of ``.debug_line`` (``DW_AT_stmt_list``).
+
+        Raises :class:`~profiler.symbolize.dwarf_errors.DwarfError` if it is malformed.
+        """
+        try:
+            header = _Header(strings, offset)
+            return cls(_decode_rows(strings, header), header.paths(comp_dir))
+        except DwarfError:
+            raise
+        except CONVERTED as e:
+            raise dwarf_error(f"line program at {offset:#x}", e) from None
 
     def __len__(self) -> int:
         return len(self._addresses)
+
+    def rows(self) -> list[tuple[int, int, int]]:
+        """``(address, line, file)`` of every row by address (line -1: a sequence's end)."""
+        return list(zip(self._addresses, self._lines, self._files, strict=True))
 
     def lookup(self, address: int) -> tuple[str, int] | None:
         """The (file path, line) of the row covering ``address``, or ``None`` outside any sequence.

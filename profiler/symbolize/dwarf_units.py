@@ -8,6 +8,12 @@ A compile unit is walked once (pyelftools parses its DIEs) and reduced to plain 
 - ``names``: for every subprogram DIE (declarations and abstract instances included), its name,
   linkage name, enclosing scope and the DIE its ``DW_AT_abstract_origin`` or
   ``DW_AT_specification`` points to, so names are resolved without keeping pyelftools objects.
+
+Bounded for hostile input: DIEs nest at most :data:`MAX_DEPTH` deep, ``DW_AT_sibling`` only ever
+jumps forward inside the unit, and a unit records at most :data:`MAX_RANGES_PER_BYTE` code ranges
+per byte of its DIEs (plus a base), so shared range lists cannot multiply memory. What a walk
+raises on bad bytes (``IndexError``, ``struct.error``, LEB128 and pyelftools errors) is turned
+into ``DwarfError`` by ``DwarfInfo``, the readers' public boundary.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elftools.dwarf.ranges import BaseAddressEntry
+
+from .dwarf_errors import DwarfError
 
 # DIEs whose name becomes part of the qualified name of the functions declared inside them.
 _SCOPE_TAGS = frozenset(
@@ -38,6 +46,16 @@ _REF_FORMS = frozenset(
 )
 # Addresses a linker writes into the DWARF of code it discarded (0, -1, -2): never real code.
 _TOMBSTONES = (0, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFE)
+MAX_DEPTH = 256  # nesting of DIEs (real DWARF: tens)
+# Code ranges recorded per byte of a unit (plus a base). Real units: well under 1 a byte.
+MAX_RANGES_PER_BYTE = 4
+_RANGES_BASE = 1 << 16
+_MAX_LINE = (1 << 31) - 1
+
+
+def _small(value: Any) -> int:
+    """A call file or line number as a plain small int (anything else is 0: unknown)."""
+    return value if isinstance(value, int) and 0 <= value <= _MAX_LINE else 0
 
 
 @dataclass(slots=True)
@@ -103,17 +121,28 @@ class CompileUnitIndex:
         self.functions: list[tuple[int, int, ScopeNode]] = []
         self.names: dict[int, DieName] = {}
         self.die_count = 0
-        top = cu.get_top_DIE()
-        self._cu_base = unit_base_address(cu)
-        comp_dir = top.attributes.get("DW_AT_comp_dir")
-        self.comp_dir = _text(comp_dir.value) if comp_dir is not None else ""
+        self._ranges_left = _RANGES_BASE + MAX_RANGES_PER_BYTE * cu.size
         if sections is not None:
             from .dwarf_dies import UnitReader
 
-            self._reader = UnitReader(sections, cu)
+            self._reader = reader = UnitReader(sections, cu)
+            top_attributes = reader.top
+            low = top_attributes.get("DW_AT_low_pc")
+            self._cu_base = low.value if low is not None and isinstance(low.value, int) else 0
+        else:
+            top = cu.get_top_DIE()
+            top_attributes = top.attributes
+            self._cu_base = unit_base_address(cu)
+        comp_dir = top_attributes.get("DW_AT_comp_dir")
+        self.comp_dir = _text(comp_dir.value) if comp_dir is not None else ""
+        stmt_list = top_attributes.get("DW_AT_stmt_list")
+        self.stmt_list: int | None = (
+            stmt_list.value if stmt_list is not None and isinstance(stmt_list.value, int) else None
+        )
+        if self._reader is not None:
             self._walk_raw()
         else:
-            self._walk(top, (), None)
+            self._walk(top, (), None, 0)
         self.functions.sort(key=lambda f: (f[0], f[1]))
         self._lows = [f[0] for f in self.functions]
         # The walk is done: drop pyelftools objects so the index is plain data.
@@ -147,25 +176,37 @@ class CompileUnitIndex:
     # -- the walks -----------------------------------------------------------------------------
 
     def _ref(self, attr: Any) -> int:
-        """The absolute .debug_info offset a reference attribute points to."""
+        """The absolute .debug_info offset a reference attribute points to (-1 if none)."""
+        value = attr.value
+        if not isinstance(value, int):
+            return -1
         if attr.form in _REF_FORMS:
-            return attr.value + self.offset
-        return attr.value  # DW_FORM_ref_addr (and friends) are section offsets already
+            return value + self.offset
+        return value  # DW_FORM_ref_addr (and friends) are section offsets already
 
     def _ranges(self, attributes: dict[str, Any]) -> list[tuple[int, int]]:
         reader = self._reader
         if reader is None or "DW_AT_ranges" not in attributes or "DW_AT_high_pc" in attributes:
-            return die_ranges(attributes, self._cu, self._range_lists, self._cu_base)
-        spans = reader.range_list(attributes["DW_AT_ranges"].value, self._cu_base)
-        return [(lo, hi) for lo, hi in spans if hi > lo and lo not in _TOMBSTONES]
+            spans = die_ranges(attributes, self._cu, self._range_lists, self._cu_base)
+        else:
+            spans = reader.range_list(attributes["DW_AT_ranges"].value, self._cu_base)
+            spans = [(lo, hi) for lo, hi in spans if hi > lo and lo not in _TOMBSTONES]
+        self._ranges_left -= len(spans)
+        if self._ranges_left < 0:
+            raise DwarfError(f"unit at {self.offset:#x}: more code ranges than its size justifies")
+        return spans
 
-    def _walk(self, die: Any, scope: tuple[str, ...], function: ScopeNode | None) -> None:
+    def _walk(
+        self, die: Any, scope: tuple[str, ...], function: ScopeNode | None, depth: int
+    ) -> None:
         """The pyelftools walk: recursive over ``iter_children``."""
+        if depth >= MAX_DEPTH:
+            raise DwarfError(f"unit at {self.offset:#x}: DIEs nested deeper than {MAX_DEPTH}")
         for child in die.iter_children():
             self.die_count += 1
             context = self._visit(child.offset, child.tag, child.attributes, scope, function)
             if context is not None and child.has_children:
-                self._walk(child, *context)
+                self._walk(child, *context, depth + 1)
 
     def _walk_raw(self) -> None:
         """The fast walk: the same visits, over the raw bytes, with an explicit stack."""
@@ -175,10 +216,8 @@ class CompileUnitIndex:
         data = reader.s.info
         abbrevs = reader.abbrevs
         end = reader.end
-        code, pos = _uleb(data, reader.first_die)
-        _, has_children, specs = abbrevs[code]
-        _, pos = reader.read_attributes(pos, specs)
-        if not has_children:
+        pos = reader.after_top
+        if not reader.top_has_children:
             return
         # One context per open level of children: (scope, function), or None to skip them.
         stack: list[tuple[tuple[str, ...], ScopeNode | None] | None] = [((), None)]
@@ -197,8 +236,11 @@ class CompileUnitIndex:
                 context = self._visit(offset, tag, attributes, *parent)
             if has_children:
                 sibling = attributes.get("DW_AT_sibling")
-                if context is None and sibling is not None:
-                    pos = self._ref(sibling)  # jump over a subtree we do not need
+                target = self._ref(sibling) if sibling is not None else -1
+                if context is None and pos <= target <= end:
+                    pos = target  # jump (forward only) over a subtree we do not need
+                elif len(stack) >= MAX_DEPTH:
+                    raise DwarfError(f"unit at {self.offset:#x}: DIEs nest deeper than {MAX_DEPTH}")
                 else:
                     stack.append(context)
 
@@ -221,8 +263,8 @@ class CompileUnitIndex:
             call_line = attributes.get("DW_AT_call_line")
             node = ScopeNode(
                 origin=self._ref(origin),
-                call_file=call_file.value if call_file is not None else 0,
-                call_line=call_line.value if call_line is not None else 0,
+                call_file=_small(call_file.value) if call_file is not None else 0,
+                call_line=_small(call_line.value) if call_line is not None else 0,
             )
             for low, high in self._ranges(attributes):
                 function.children.append((low, high, node))
@@ -285,6 +327,20 @@ def die_ranges(
         if high_pc > low_pc and low_pc not in _TOMBSTONES:
             out.append((low_pc, high_pc))
     return out
+
+
+def unit_code_ranges(cu: Any, sections: Any) -> list[tuple[int, int]]:
+    """The code ranges of a unit from its top DIE alone (read with the fast reader)."""
+    from .dwarf_dies import UnitReader
+
+    reader = UnitReader(sections, cu)
+    top = reader.top
+    low = top.get("DW_AT_low_pc")
+    base = low.value if low is not None and isinstance(low.value, int) else 0
+    if "DW_AT_ranges" in top and "DW_AT_high_pc" not in top:
+        spans = reader.range_list(top["DW_AT_ranges"].value, base)
+        return [(lo, hi) for lo, hi in spans if hi > lo and lo not in _TOMBSTONES]
+    return die_ranges(top, cu, None, base)
 
 
 def unit_base_address(cu: Any) -> int:

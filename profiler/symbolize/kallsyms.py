@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import bisect
 import re
-import struct
 from array import array
 from collections.abc import Iterable
+
+from ..elf.errors import ElfError
+from ..elf.notes import gnu_build_id, parse_notes
 
 # Farther than this past the nearest symbol, an address is not taken to be in it: no kernel
 # function is this large, and it keeps addresses past the last symbol from being misnamed.
@@ -114,21 +116,18 @@ class KernelSymbols:
         return None
 
 
+MAX_KERNEL_NOTES = 1 << 16  # /sys/kernel/notes is a few hundred bytes
+
+
 def kernel_build_id(path: str = "/sys/kernel/notes") -> str:
-    """The running kernel's GNU build id (hex) from its ELF notes, or ``""`` if unavailable."""
+    """The running kernel's GNU build id (hex) from its ELF notes, or ``""`` if unavailable.
+
+    The notes are parsed by the ELF layer's note parser (native byte order, 4-byte aligned);
+    unreadable or malformed notes give ``""``.
+    """
     try:
         with open(path, "rb") as f:
-            raw = f.read()
-    except OSError:
+            raw = f.read(MAX_KERNEL_NOTES)
+        return gnu_build_id(parse_notes(raw, "="))
+    except (OSError, ElfError):
         return ""
-    at = 0
-    while at + 12 <= len(raw):
-        namesz, descsz, n_type = struct.unpack_from("=III", raw, at)
-        at += 12
-        name = raw[at : at + namesz].rstrip(b"\0")
-        at += (namesz + 3) & ~3
-        desc = raw[at : at + descsz]
-        at += (descsz + 3) & ~3
-        if name == b"GNU" and n_type == 3 and desc:  # NT_GNU_BUILD_ID
-            return desc.hex()
-    return ""

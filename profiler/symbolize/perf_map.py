@@ -2,6 +2,11 @@
 
 Each line is ``START SIZE NAME`` with START and SIZE in hex (``0x`` optional) and NAME the rest of
 the line. Later lines win over earlier ones for the same start (a JIT may recompile a function).
+
+The file belongs to the profiled process. :meth:`PerfMap.parse` is total: it skips malformed
+lines (a start or size that is not hex, or past 2**64), cuts names at :data:`MAX_NAME`
+characters, and raises :class:`PerfMapError` for text longer than :data:`MAX_TEXT` (the caller
+reads at most that much).
 """
 
 from __future__ import annotations
@@ -10,10 +15,19 @@ import bisect
 import os
 from array import array
 
+from ..elf.errors import FormatError
 from ..process.files import FileSource, RootedFile, read_capped
 from ..process.info import ProcessInfo
 
-MAX_PERF_MAP = 64 << 20  # bytes of a perf map read at most
+MAX_TEXT = 64 << 20  # characters of one perf map (a large JVM's map is a few MiB)
+MAX_PERF_MAP = MAX_TEXT  # bytes of a perf map read at most
+MAX_NAME = 4096  # characters of one name
+MAX_HEX_DIGITS = 18  # "0x" + 16 digits: a 64-bit value
+_MAX_ADDRESS = (1 << 64) - 1
+
+
+class PerfMapError(FormatError):
+    """A perf map is larger than the parser accepts (:data:`MAX_TEXT`)."""
 
 
 class PerfMap:
@@ -26,7 +40,7 @@ class PerfMap:
         latest = {start: (size, name) for start, size, name in entries}
         starts = sorted(latest)
         self._starts = array("Q", starts)
-        self._ends = array("Q", (s + max(latest[s][0], 1) for s in starts))
+        self._ends = array("Q", (min(s + max(latest[s][0], 1), _MAX_ADDRESS) for s in starts))
         self._names = [latest[s][1] for s in starts]
         self.identity = identity
 
@@ -35,16 +49,23 @@ class PerfMap:
 
     @classmethod
     def parse(cls, text: str, identity: object = None) -> PerfMap:
-        """Parse the text of a perf map; malformed lines are skipped."""
+        """Parse the text of a perf map; malformed lines are skipped.
+
+        Raises :class:`PerfMapError` if ``text`` is longer than :data:`MAX_TEXT`.
+        """
+        if len(text) > MAX_TEXT:
+            raise PerfMapError(f"perf map of {len(text)} characters (limit {MAX_TEXT})")
         entries = []
         for line in text.splitlines():
             parts = line.strip().split(None, 2)
-            if len(parts) < 3:
+            if len(parts) < 3 or len(parts[0]) > MAX_HEX_DIGITS or len(parts[1]) > MAX_HEX_DIGITS:
                 continue
             try:
-                entries.append((int(parts[0], 16), int(parts[1], 16), parts[2]))
+                start, size = int(parts[0], 16), int(parts[1], 16)
             except ValueError:
                 continue
+            if 0 <= start <= _MAX_ADDRESS and 0 <= size <= _MAX_ADDRESS:
+                entries.append((start, size, parts[2][:MAX_NAME]))
         return cls(entries, identity)
 
     def lookup(self, address: int) -> tuple[str, int] | None:
@@ -96,5 +117,8 @@ def load_perf_map(
             continue
         finally:
             os.close(fd)
-        return PerfMap.parse(text, identity=identity)
+        try:
+            return PerfMap.parse(text, identity=identity)
+        except PerfMapError:
+            return previous
     return previous

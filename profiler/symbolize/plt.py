@@ -5,6 +5,9 @@ A sample in a PLT stub lands in no symbol. Each stub jumps through a GOT slot
 of that slot (``R_X86_64_JUMP_SLOT`` in ``.rela.plt``, ``R_X86_64_GLOB_DAT`` for ``.plt.got``)
 names the function. Decoding the jump instead of assuming a layout makes this work for GNU ld's
 lazy ``.plt``, ``.plt.sec`` (IBT), ``.plt.got`` and lld's layout alike.
+
+Every index into the relocation and symbol tables is checked; sections outside the file raise
+``ElfError`` (from ``ElfFile``), the one error of :func:`plt_table`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from array import array
 from collections.abc import Callable
 
 from ..elf.file import ElfFile
+from ..elf.symbols import MAX_SYMBOL_NAME
 
 EM_X86_64 = 62
 SHT_RELA = 4
@@ -95,7 +99,7 @@ def _name_slots(
             if (index + 1) * 24 > len(symbols):
                 continue
             (name_off,) = struct.unpack_from("<I", symbols, index * 24)
-            end = strtab.find(b"\0", name_off)
+            end = strtab.find(b"\0", name_off, name_off + MAX_SYMBOL_NAME)
             if end > name_off:
                 names[slot] = strtab[name_off:end].decode("utf-8", "replace")
     return names
@@ -107,7 +111,8 @@ def plt_table(
     """The PLT stubs of an x86-64 ELF file, or ``None`` if it has none we can name.
 
     ``resolve(vaddr)`` names an address (the binary's symbol table): it names the stubs of
-    IFUNCs, whose relocations carry only the resolver's address.
+    IFUNCs, whose relocations carry only the resolver's address. Raises ``ElfError`` for
+    sections outside the file.
     """
     if elf.machine != EM_X86_64 or not elf.is64 or not elf.little_endian:
         return None

@@ -7,16 +7,17 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from ..elf.file import ElfFile, NotElfError
+from ..elf.errors import FormatError
+from ..elf.file import ElfFile
 from ..frames.model import JIT, KERNEL, KERNEL_MODULE, UNKNOWN, USER, Frame, Module
 from ..process.maps import Mapping, ProcessMaps
 from ..process.registry import ProcessRegistry
+from ..process.vdso import VDSO, vdso_image
 from .binary import MAX_ELF_SIZE, Binary
 from .debug_files import DEFAULT_DEBUG_ROOTS, DebugFileFinder
 from .kallsyms import KernelSymbols, kernel_build_id
 from .perf_map import PerfMap, load_perf_map
 from .stats import SymbolizerStats
-from .vdso import VDSO, vdso_image
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +374,7 @@ class Symbolizer:
             return binary
         try:
             elf = ElfFile.from_fd(fd, mapping.path)
-        except (OSError, NotElfError):
+        except (OSError, FormatError):
             self.stats.unreadable += 1
             return None
         with elf:
@@ -393,7 +394,7 @@ class Symbolizer:
             return None
         try:
             elf = ElfFile.from_bytes(image, VDSO)
-        except NotElfError:
+        except FormatError:
             self.stats.vdso_unreadable += 1
             return None
         binary = self._by_build_id.get(elf.build_id) if elf.build_id else None

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
+from ..elf.errors import FormatError
+from ..elf.file import ElfFile
 from ..process.files import FileSource, HostFile
+from .cfi import CfiError
 from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
 from .lazy_table import LazyUnwindTable
 from .table import UnwindTable, build_table
@@ -27,8 +30,9 @@ class TableCache:
 
     With ``lazy`` (the default, for user-space unwinding) a binary with an ``.eh_frame_hdr``
     gets a :class:`LazyUnwindTable` that parses each function's CFI on first use; otherwise the
-    whole :class:`UnwindTable` is built at once. Files that are not ELF or cannot be read map to
-    ``None`` (remembered too, so a missing file costs one ``stat`` per lookup, not one parse).
+    whole :class:`UnwindTable` is built at once. Files that are not ELF, cannot be read, or
+    whose ELF headers or CFI are malformed (``OSError`` or a ``FormatError``: nothing broader)
+    map to ``None`` (remembered too, so a bad file costs one ``fstat`` per lookup, not one parse).
     """
 
     def __init__(self, max_tables: int = 256, lazy: bool = True) -> None:
@@ -63,24 +67,27 @@ class TableCache:
                     self.hits += 1
                     return table
             try:
-                # Our own fd, reopened through /proc/self/fd: the very file we checked.
-                info = read_elf_unwind_info(f"/proc/self/fd/{fd}")
-            except Exception:  # any file pyelftools cannot read (not ELF, truncated): no table
+                with ElfFile.from_fd(os.dup(fd), source.label) as elf:
+                    info = read_elf_unwind_info(elf)
+                table = self._by_build_id.get(info.build_id)
+                if table is None:
+                    table = self._store(self._build(info))
+                else:
+                    self.hits += 1
+            except (OSError, FormatError):  # unreadable, not ELF, malformed headers or CFI
                 self._by_file[key] = None
                 return None
         finally:
             os.close(fd)
         self._by_file[key] = info.build_id
-        table = self._by_build_id.get(info.build_id)
-        if table is None:
-            table = self._store(self._build(info))
-        else:
-            self.hits += 1
         return table
 
     def _build(self, info: ElfUnwindInfo) -> Table:
         if self.lazy:
-            lazy = LazyUnwindTable.from_info(info)
+            try:
+                lazy = LazyUnwindTable.from_info(info)
+            except CfiError:  # a malformed .eh_frame_hdr: the whole table may still be good
+                lazy = None
             if lazy is not None:
                 return lazy
         return build_table(info)
@@ -95,9 +102,12 @@ class TableCache:
         image = read_own_vdso()
         if image is None:
             return None
-        info = read_elf_unwind_info(image)
-        table = self._by_build_id.get(info.build_id)
-        return table if table is not None else self._store(self._build(info))
+        try:
+            info = read_elf_unwind_info(image)
+            table = self._by_build_id.get(info.build_id)
+            return table if table is not None else self._store(self._build(info))
+        except FormatError:
+            return None
 
     def _store(self, table: Table) -> Table:
         self.builds += 1
@@ -109,14 +119,6 @@ class TableCache:
 
 def read_own_vdso() -> bytes | None:
     """The bytes of this process's ``[vdso]`` mapping, or None if there is none."""
-    with open("/proc/self/maps") as stream:
-        for line in stream:
-            if line.rstrip().endswith(VDSO):
-                lo, _, hi = line.split()[0].partition("-")
-                start, end = int(lo, 16), int(hi, 16)
-                break
-        else:
-            return None
-    with open("/proc/self/mem", "rb") as mem:
-        mem.seek(start)
-        return mem.read(end - start)
+    from ..process.vdso import own_vdso_image
+
+    return own_vdso_image()

@@ -20,6 +20,11 @@ Rules are plain tuples so the table builder can compare and pack them cheaply:
   (saved at CFA + offset), ``(R_VAL_OFFSET, offset, 0)`` (value is CFA + offset),
   ``(R_REGISTER, reg, 0)``, ``(R_AT_REG, reg, offset)`` (saved at reg + offset: a one-op
   ``DW_OP_bregN`` expression), ``(R_UNSUPPORTED, 0, 0)``. A register without a rule is unchanged.
+
+The section bytes come from profiled targets, so every public function here is total: malformed,
+truncated or oversized input raises :class:`CfiError` (never ``IndexError``, ``struct.error`` or
+a LEB128 error), entries must lie inside their section, and the interpreter's work is capped
+(register numbers, ``remember_state`` depth, program length, rows times registers copied).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import sys
 from array import array
 from dataclasses import dataclass
 
+from ..elf.errors import FormatError, Leb128Error
 from ..elf.leb128 import sleb128, uleb128
 
 # CFA rule kinds.
@@ -58,8 +64,21 @@ _U64 = struct.Struct("<Q").unpack_from
 _S64 = struct.Struct("<q").unpack_from
 
 
-class CfiError(ValueError):
+class CfiError(FormatError):
     """The call frame information is malformed (names the section offset)."""
+
+
+# What Python raises on bytes that end early or a LEB128 that never ends; the public functions
+# turn exactly these into CfiError.
+_TRUNCATED = (IndexError, struct.error, Leb128Error)
+MAX_ADDRESS = (1 << 64) - 1
+MAX_REGISTER = 1024  # DWARF register numbers: x86_64 < 130, aarch64 < 128 (SVE included)
+MAX_STATE_DEPTH = 64  # nested DW_CFA_remember_state
+MAX_PROGRAM = 1 << 16  # bytes of one FDE's (or CIE's) instructions; real ones are < 4 KiB
+# Register rules copied into rows (and remembered states) per byte of program, plus a base:
+# a row costs 1 + its register count. Real programs stay under ~10 a byte.
+_COPIES_PER_BYTE = 24
+_COPIES_BASE = 1 << 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +115,15 @@ def read_encoded(
     Only the pc-relative application (``pcrel``, what linkers emit) and absolute values are
     resolved; ``datarel``/``textrel``/``funcrel`` need bases we do not track and raise.
     """
+    try:
+        return _read_encoded(data, pos, encoding, section_addr, ptr_size)
+    except _TRUNCATED as e:
+        raise CfiError(f"pointer at offset {pos:#x}: {e or 'truncated'}") from None
+
+
+def _read_encoded(
+    data: bytes, pos: int, encoding: int, section_addr: int, ptr_size: int = 8
+) -> tuple[int, int]:
     if encoding == PE_OMIT:
         return 0, pos
     fmt = encoding & 0x0F
@@ -138,9 +166,13 @@ def read_encoded(
 
 
 def _parse_cie(data: bytes, offset: int, pos: int, end: int, eh: bool, section_addr: int) -> Cie:
+    if end > len(data):
+        raise CfiError(f"CIE at {offset:#x} runs past the end of the section")
     version = data[pos]
     pos += 1
-    aug_end = data.index(b"\0", pos)
+    aug_end = data.find(b"\0", pos, end)
+    if aug_end < 0:
+        raise CfiError(f"CIE at {offset:#x}: augmentation string without its end")
     augmentation = data[pos:aug_end].decode("ascii", "replace")
     pos = aug_end + 1
     if "eh" in augmentation:  # ancient GCC: an eh_ptr follows the augmentation string
@@ -167,7 +199,7 @@ def _parse_cie(data: bytes, offset: int, pos: int, end: int, eh: bool, section_a
                 pos += 1  # LSDA encoding: we do not need the LSDA
             elif ch == "P":
                 # Personality pointer: skipped, so only its size matters (not its base).
-                _, pos = read_encoded(data, pos + 1, data[pos] & 0x0F, 0)
+                _, pos = _read_encoded(data, pos + 1, data[pos] & 0x0F, 0)
             elif ch == "S":
                 signal_frame = True
             # 'B' (arm64 BTI/pauth key), 'G' (MTE): no data; unknown letters: the length
@@ -175,6 +207,10 @@ def _parse_cie(data: bytes, offset: int, pos: int, end: int, eh: bool, section_a
         pos = aug_data_end
     elif augmentation not in ("", "eh"):
         raise CfiError(f"CIE at {offset:#x}: unknown augmentation {augmentation!r}")
+    if pos > end:
+        raise CfiError(f"CIE at {offset:#x}: its fields run past its end")
+    if end - pos > MAX_PROGRAM:
+        raise CfiError(f"CIE at {offset:#x}: {end - pos} bytes of instructions")
     return Cie(
         offset=offset,
         version=version,
@@ -193,13 +229,14 @@ def parse_cfi(data: bytes, section_addr: int, *, eh_frame: bool, ptr_size: int =
 
     ``section_addr`` is the section's ``sh_addr`` (the base of pc-relative pointers). Addresses
     in the result are ELF virtual addresses. Entries are returned in section order.
+    Raises :class:`CfiError` for a malformed section.
     """
     cies: dict[int, Cie] = {}
     fdes: list[Fde] = []
     pos = 0
     size = len(data)
     while pos + 4 <= size:
-        fde, pos = parse_entry_at(data, pos, section_addr, eh_frame, cies, ptr_size)
+        fde, pos = _parse_entry_at(data, pos, section_addr, eh_frame, cies, ptr_size)
         if pos < 0:
             break  # the .eh_frame terminator
         if fde is not None and fde.pc_end > fde.pc_begin:
@@ -214,8 +251,26 @@ def parse_entry_at(
 
     The next position is -1 at the ``.eh_frame`` terminator. ``cies`` caches CIEs by offset
     (parsed on demand when an FDE names one not seen yet, as a lookup through
-    ``.eh_frame_hdr`` does).
+    ``.eh_frame_hdr`` does). Raises :class:`CfiError` for a malformed entry or a ``pos``
+    outside the section.
     """
+    if not 0 <= pos <= len(data) - 4:
+        raise CfiError(f"no CFI entry can start at {pos:#x} (section of {len(data)} bytes)")
+    return _parse_entry_at(data, pos, section_addr, eh_frame, cies, ptr_size)
+
+
+def _parse_entry_at(
+    data: bytes, pos: int, section_addr: int, eh_frame: bool, cies: dict[int, Cie], ptr_size: int
+) -> tuple[Fde | None, int]:
+    try:
+        return _parse_entry(data, pos, section_addr, eh_frame, cies, ptr_size)
+    except _TRUNCATED as e:
+        raise CfiError(f"entry at {pos:#x} is truncated ({e})") from None
+
+
+def _parse_entry(
+    data: bytes, pos: int, section_addr: int, eh_frame: bool, cies: dict[int, Cie], ptr_size: int
+) -> tuple[Fde | None, int]:
     size = len(data)
     offset = pos
     length = _U32(data, pos)[0]
@@ -246,13 +301,13 @@ def parse_entry_at(
     cie_offset = id_pos - cie_id if eh_frame else cie_id
     cie = cies.get(cie_offset)
     if cie is None:
-        if cie_offset >= size or cie_offset < 0:
+        if cie_offset > size - 4 or cie_offset < 0:
             raise CfiError(f"FDE at {offset:#x} names a CIE outside the section")
         cie = _parse_cie_at(data, cie_offset, eh_frame, section_addr)
         cies[cie_offset] = cie
     if eh_frame:
-        pc_begin, pos = read_encoded(data, pos, cie.fde_encoding, section_addr, ptr_size)
-        pc_range, pos = read_encoded(data, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
+        pc_begin, pos = _read_encoded(data, pos, cie.fde_encoding, section_addr, ptr_size)
+        pc_range, pos = _read_encoded(data, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
         if cie.augmentation.startswith("z"):
             aug_len, pos = uleb128(data, pos)
             pos += aug_len
@@ -261,13 +316,19 @@ def parse_entry_at(
         pc_begin = unpack(data, pos)[0]
         pc_range = unpack(data, pos + ptr_size)[0]
         pos += 2 * ptr_size
-    return Fde(offset, cie, pc_begin, pc_begin + pc_range, bytes(data[pos:end])), end
+    if pos > end:
+        raise CfiError(f"FDE at {offset:#x}: its fields run past its end")
+    if end - pos > MAX_PROGRAM:
+        raise CfiError(f"FDE at {offset:#x}: {end - pos} bytes of instructions")
+    pc_end = min(pc_begin + pc_range, MAX_ADDRESS)  # a range past 2**64 is cut there
+    return Fde(offset, cie, pc_begin, pc_end, bytes(data[pos:end])), end
 
 
 def parse_eh_frame_hdr(data: bytes, hdr_addr: int) -> tuple[int, array, array] | None:
     """The binary-search table of an ``.eh_frame_hdr``: ``(eh_frame address, sorted function
     start vaddrs, the matching FDE vaddrs)`` as ``array('q')``; None if its encoding is not the
-    usual ``datarel|sdata4`` (then build the whole table instead)."""
+    usual ``datarel|sdata4`` (then build the whole table instead). Raises :class:`CfiError` for
+    a malformed one."""
     if len(data) < 4 or data[0] != 1:
         return None
     eh_ptr_enc, count_enc, table_enc = data[1], data[2], data[3]
@@ -281,6 +342,8 @@ def parse_eh_frame_hdr(data: bytes, hdr_addr: int) -> tuple[int, array, array] |
     pairs.frombytes(data[pos : pos + 8 * count])
     if sys.byteorder != "little":
         pairs.byteswap()
+    if pairs and not 0 <= hdr_addr + min(pairs) <= hdr_addr + max(pairs) < 1 << 63:
+        raise CfiError(".eh_frame_hdr table points outside the address space")
     # datarel: relative to the start of .eh_frame_hdr. Arrays: 8 bytes an entry, not ~40.
     starts = array("q", [hdr_addr + v for v in pairs[0::2]])
     fdes = array("q", [hdr_addr + v for v in pairs[1::2]])
@@ -298,6 +361,8 @@ def _parse_cie_at(data: bytes, offset: int, eh: bool, section_addr: int) -> Cie:
     else:
         end = offset + 4 + length
         pos += 4
+    if pos > end:
+        raise CfiError(f"the CIE an FDE names at {offset:#x} is too short")
     return _parse_cie(data, offset, pos, end, eh, section_addr)
 
 
@@ -306,11 +371,14 @@ def classify_cfa_expression(expr: bytes) -> tuple:
 
     Recognised: ``DW_OP_bregN off; DW_OP_deref`` (signal frames) and the x86_64 PLT stub
     expression ``breg7 off; breg16 0; lit15; and; litK; ge; lit3; shl; plus``. Anything else is
-    ``(CFA_UNSUPPORTED, 0, 0)``: the unwinder stops there and says so.
+    ``(CFA_UNSUPPORTED, 0, 0)``: the unwinder stops there and says so (so is a truncated one).
     """
     if expr and 0x70 <= expr[0] <= 0x8F:
         reg = expr[0] - 0x70
-        off, pos = sleb128(expr, 1)
+        try:
+            off, pos = sleb128(expr, 1)
+        except _TRUNCATED:
+            return (CFA_UNSUPPORTED, 0, 0)
         rest = expr[pos:]
         if rest == b"\x06":
             return (CFA_DEREF, reg, off)
@@ -329,7 +397,10 @@ def classify_cfa_expression(expr: bytes) -> tuple:
 def classify_register_expression(expr: bytes) -> tuple:
     """The rule of a ``DW_CFA_expression`` block: ``DW_OP_bregN off`` alone is supported."""
     if expr and 0x70 <= expr[0] <= 0x8F:
-        off, pos = sleb128(expr, 1)
+        try:
+            off, pos = sleb128(expr, 1)
+        except _TRUNCATED:
+            return (R_UNSUPPORTED, 0, 0)
         if pos == len(expr):
             return (R_AT_REG, expr[0] - 0x70, off)
     return (R_UNSUPPORTED, 0, 0)
@@ -347,34 +418,69 @@ def run_program(
     initial: dict[int, tuple] | None,
     rows: list[tuple[int, tuple, dict[int, tuple]]],
     ptr_size: int = 8,
+    keep: frozenset[int] | None = None,
 ) -> tuple[int, tuple, dict[int, tuple]]:
     """Execute one CFA program from state ``(pc, cfa, regs)``, appending a row whenever the pc
     advances; returns the final state. ``initial`` is the CIE's register state
-    (``DW_CFA_restore`` goes back to it; None while running the CIE itself).
+    (``DW_CFA_restore`` goes back to it; None while running the CIE itself). ``keep``: the
+    registers whose rules to track (None: all of them).
+
+    Raises :class:`CfiError` for a malformed program, or one that would copy more register rules
+    into its rows than its length justifies (see :data:`MAX_PROGRAM`).
     """
+    try:
+        return _run_program(program, cie, pc, cfa, regs, initial, rows, ptr_size, keep)
+    except _TRUNCATED as e:
+        raise CfiError(f"truncated CFA program (CIE {cie.offset:#x}): {e}") from None
+
+
+def _run_program(
+    program: bytes,
+    cie: Cie,
+    pc: int,
+    cfa: tuple,
+    regs: dict[int, tuple],
+    initial: dict[int, tuple] | None,
+    rows: list[tuple[int, tuple, dict[int, tuple]]],
+    ptr_size: int,
+    keep: frozenset[int] | None,
+) -> tuple[int, tuple, dict[int, tuple]]:
     caf = cie.code_align
     daf = cie.data_align
     stack: list[tuple[tuple, dict[int, tuple]]] = []
     pos = 0
     n = len(program)
+    if n > MAX_PROGRAM:
+        raise CfiError(f"CFA program of {n} bytes (CIE {cie.offset:#x})")
+    # Every row and remembered state copies the register rules: bound the copies by the input.
+    budget = _COPIES_BASE + _COPIES_PER_BYTE * n
     while pos < n:
         op = program[pos]
         pos += 1
         high = op & 0xC0
         if high == 0x40:  # advance_loc
+            budget -= len(regs) + 1
             rows.append((pc, cfa, regs.copy()))
             pc += (op & 0x3F) * caf
+            if budget < 0:
+                raise CfiError(f"CFA program expands past its budget (CIE {cie.offset:#x})")
             continue
         if high == 0x80:  # offset
             off, pos = uleb128(program, pos)
-            regs[op & 0x3F] = (R_OFFSET, off * daf, 0)
+            if keep is None or op & 0x3F in keep:
+                regs[op & 0x3F] = (R_OFFSET, off * daf, 0)
             continue
         if high == 0xC0:  # restore
             _restore(regs, initial, op & 0x3F)
             continue
         if op == 0x00:  # nop
             continue
+        reg = -1  # the register whose rule the op sets, if it sets one
+        rule = _UNSUPPORTED_RULE
         if op in (0x02, 0x03, 0x04, 0x01):  # advance_loc1/2/4, set_loc
+            budget -= len(regs) + 1
+            if budget < 0:
+                raise CfiError(f"CFA program expands past its budget (CIE {cie.offset:#x})")
             rows.append((pc, cfa, regs.copy()))
             if op == 0x02:
                 pc += program[pos] * caf
@@ -388,21 +494,21 @@ def run_program(
             else:
                 # set_loc is absolute; only pc-relative/absolute encodings are meaningful here
                 # and compilers do not emit it in practice.
-                pc, pos = read_encoded(program, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
+                pc, pos = _read_encoded(program, pos, cie.fde_encoding & 0x0F, 0, ptr_size)
         elif op == 0x0C:  # def_cfa
-            reg, pos = uleb128(program, pos)
+            creg, pos = uleb128(program, pos)
             off, pos = uleb128(program, pos)
-            cfa = (CFA_REG, reg, off)
+            cfa = (CFA_REG, creg, off)
         elif op == 0x0E:  # def_cfa_offset
             off, pos = uleb128(program, pos)
             cfa = (cfa[0], cfa[1], off) if cfa[0] == CFA_REG else (CFA_UNSUPPORTED, 0, 0)
         elif op == 0x0D:  # def_cfa_register
-            reg, pos = uleb128(program, pos)
-            cfa = (CFA_REG, reg, cfa[2]) if cfa[0] == CFA_REG else (CFA_UNSUPPORTED, 0, 0)
+            creg, pos = uleb128(program, pos)
+            cfa = (CFA_REG, creg, cfa[2]) if cfa[0] == CFA_REG else (CFA_UNSUPPORTED, 0, 0)
         elif op == 0x12:  # def_cfa_sf
-            reg, pos = uleb128(program, pos)
+            creg, pos = uleb128(program, pos)
             off, pos = sleb128(program, pos)
-            cfa = (CFA_REG, reg, off * daf)
+            cfa = (CFA_REG, creg, off * daf)
         elif op == 0x13:  # def_cfa_offset_sf
             off, pos = sleb128(program, pos)
             cfa = (cfa[0], cfa[1], off * daf) if cfa[0] == CFA_REG else (CFA_UNSUPPORTED, 0, 0)
@@ -413,37 +519,40 @@ def run_program(
         elif op == 0x05:  # offset_extended
             reg, pos = uleb128(program, pos)
             off, pos = uleb128(program, pos)
-            regs[reg] = (R_OFFSET, off * daf, 0)
+            rule = (R_OFFSET, off * daf, 0)
         elif op == 0x11:  # offset_extended_sf
             reg, pos = uleb128(program, pos)
             off, pos = sleb128(program, pos)
-            regs[reg] = (R_OFFSET, off * daf, 0)
+            rule = (R_OFFSET, off * daf, 0)
         elif op == 0x2F:  # GNU_negative_offset_extended
             reg, pos = uleb128(program, pos)
             off, pos = uleb128(program, pos)
-            regs[reg] = (R_OFFSET, -off * daf, 0)
+            rule = (R_OFFSET, -off * daf, 0)
         elif op == 0x14:  # val_offset
             reg, pos = uleb128(program, pos)
             off, pos = uleb128(program, pos)
-            regs[reg] = (R_VAL_OFFSET, off * daf, 0)
+            rule = (R_VAL_OFFSET, off * daf, 0)
         elif op == 0x15:  # val_offset_sf
             reg, pos = uleb128(program, pos)
             off, pos = sleb128(program, pos)
-            regs[reg] = (R_VAL_OFFSET, off * daf, 0)
+            rule = (R_VAL_OFFSET, off * daf, 0)
         elif op == 0x06:  # restore_extended
-            reg, pos = uleb128(program, pos)
-            _restore(regs, initial, reg)
+            creg, pos = uleb128(program, pos)
+            _restore(regs, initial, creg)
         elif op == 0x07:  # undefined
             reg, pos = uleb128(program, pos)
-            regs[reg] = (R_UNDEFINED, 0, 0)
+            rule = (R_UNDEFINED, 0, 0)
         elif op == 0x08:  # same_value
             reg, pos = uleb128(program, pos)
-            regs[reg] = (R_SAME, 0, 0)
+            rule = (R_SAME, 0, 0)
         elif op == 0x09:  # register
             reg, pos = uleb128(program, pos)
             reg2, pos = uleb128(program, pos)
-            regs[reg] = (R_REGISTER, reg2, 0)
+            rule = (R_REGISTER, reg2, 0)
         elif op == 0x0A:  # remember_state
+            budget -= len(regs) + 1
+            if budget < 0 or len(stack) >= MAX_STATE_DEPTH:
+                raise CfiError(f"DW_CFA_remember_state nested too deep (CIE {cie.offset:#x})")
             stack.append((cfa, regs.copy()))
         elif op == 0x0B:  # restore_state (the pc stays where it is)
             if not stack:
@@ -452,12 +561,11 @@ def run_program(
         elif op == 0x10:  # expression
             reg, pos = uleb128(program, pos)
             length, pos = uleb128(program, pos)
-            regs[reg] = classify_register_expression(program[pos : pos + length])
+            rule = classify_register_expression(program[pos : pos + length])
             pos += length
         elif op == 0x16:  # val_expression
             reg, pos = uleb128(program, pos)
             length, pos = uleb128(program, pos)
-            regs[reg] = _UNSUPPORTED_RULE
             pos += length
         elif op == 0x2E:  # GNU_args_size: only matters for exception landing pads
             _, pos = uleb128(program, pos)
@@ -465,6 +573,13 @@ def run_program(
             pass
         else:
             raise CfiError(f"unknown DW_CFA opcode {op:#x} (CIE {cie.offset:#x})")
+        if reg >= 0:
+            if reg >= MAX_REGISTER:
+                raise CfiError(f"DWARF register {reg} (CIE {cie.offset:#x})")
+            if keep is None or reg in keep:
+                regs[reg] = rule
+    if pos > n:
+        raise CfiError(f"CFA program runs past its end (CIE {cie.offset:#x})")
     return pc, cfa, regs
 
 
@@ -475,20 +590,24 @@ def _restore(regs: dict[int, tuple], initial: dict[int, tuple] | None, reg: int)
         regs.pop(reg, None)
 
 
-def run_fde(fde: Fde, ptr_size: int = 8) -> list[tuple[int, tuple, dict[int, tuple]]]:
+def run_fde(
+    fde: Fde, ptr_size: int = 8, keep: frozenset[int] | None = None
+) -> list[tuple[int, tuple, dict[int, tuple]]]:
     """Execute the CIE's initial instructions then the FDE's program: the rows of the FDE.
 
     Each row ``(pc, cfa_rule, register_rules)`` holds from its pc to the next row's pc (the last
-    one to ``fde.pc_end``). Rows outside the FDE's range are dropped.
+    one to ``fde.pc_end``). Rows outside the FDE's range are dropped. ``keep``: the registers
+    whose rules to track (None: all). Raises :class:`CfiError` for a malformed program.
     """
     cie = fde.cie
     scratch: list[tuple[int, tuple, dict[int, tuple]]] = []
     _, cfa, regs = run_program(
-        cie.initial_instructions, cie, 0, (CFA_UNSUPPORTED, 0, 0), {}, None, scratch, ptr_size
-    )
+        cie.initial_instructions, cie, 0, (CFA_UNSUPPORTED, 0, 0), {}, None, scratch, ptr_size,
+        keep,
+    )  # fmt: skip
     rows: list[tuple[int, tuple, dict[int, tuple]]] = []
     pc, cfa, regs = run_program(
-        fde.instructions, cie, fde.pc_begin, cfa, dict(regs), dict(regs), rows, ptr_size
+        fde.instructions, cie, fde.pc_begin, cfa, dict(regs), dict(regs), rows, ptr_size, keep
     )
     rows.append((pc, cfa, regs))
     # A program may advance twice without a change, or past the end: keep the last row per pc.

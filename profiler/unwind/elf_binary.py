@@ -1,21 +1,26 @@
 """What the unwinder reads from an ELF file: build id, PT_LOAD segments and the CFI sections.
 
-Also the address rule shared with the symbolizer: a runtime address in a mapping becomes an ELF
-virtual address through the mapping's file offset and the PT_LOAD segment that holds that
-offset, ``vaddr = p_vaddr + (addr - map_start + map_offset - p_offset)``. Linkers such as
-rust-lld place code at a file offset different from its address, so ``addr - map_start`` alone
-is wrong. (``profiler/symbolize/elf_file.py`` has its own copy of this rule.)
+Read with the one ELF reader (``profiler.elf.file.ElfFile``: bounded by the file's size, errors
+as :class:`~profiler.elf.errors.ElfError`), and translated with the one address rule
+(``profiler.elf.address``) that the symbolizer uses too: a runtime address in a mapping becomes
+an ELF virtual address through the mapping's file offset and the PT_LOAD segment mapped there,
+``vaddr = p_vaddr + (addr - map_start + map_offset - p_offset)``. Linkers such as rust-lld place
+code at a file offset different from its address, so ``addr - map_start`` alone is wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 
-from elftools.elf.elffile import ELFFile
-
+from ..elf.address import segment_for
+from ..elf.compressed import section_data
+from ..elf.errors import ElfError
+from ..elf.file import SHT_NOBITS, ElfFile
 from .arch import Arch, arch_for_machine
+
+# e_machine numbers of the architectures the unwinder knows (pyelftools' names for arch.py).
+_MACHINES = {62: "EM_X86_64", 183: "EM_AARCH64"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,47 +54,39 @@ class ElfUnwindInfo:
     eh_frame_hdr: CfiSection | None = None  # its binary-search table allows lazy tables
 
 
-def read_elf_unwind_info(source: str | bytes) -> ElfUnwindInfo:
-    """Read build id, PT_LOADs and CFI sections from an ELF file path or its bytes."""
-    if isinstance(source, bytes):
-        return _read(io.BytesIO(source))
-    with open(source, "rb") as stream:
-        return _read(stream)
+def read_elf_unwind_info(source: str | bytes | ElfFile) -> ElfUnwindInfo:
+    """Read build id, PT_LOADs and CFI sections from an ELF file path, its bytes, or an open
+    ``ElfFile`` (left open).
+
+    Raises :class:`~profiler.elf.errors.ElfError` for a malformed file or a machine the
+    unwinder does not know, ``OSError`` if the file cannot be read.
+    """
+    if isinstance(source, ElfFile):
+        return unwind_info_of(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return unwind_info_of(ElfFile.from_bytes(bytes(source), "<memory>"))
+    with ElfFile.open(source) as elf:
+        return unwind_info_of(elf)
 
 
-def _read(stream) -> ElfUnwindInfo:
-    elf = ELFFile(stream)
-    arch = arch_for_machine(elf["e_machine"])
+def _section(elf: ElfFile, name: str) -> CfiSection | None:
+    section = elf.section(name)
+    if section is None or section.type == SHT_NOBITS or not section.size:
+        return None
+    return CfiSection(name=name, addr=section.addr, data=section_data(elf, section))
+
+
+def unwind_info_of(elf: ElfFile) -> ElfUnwindInfo:
+    """The :class:`ElfUnwindInfo` of an open ``ElfFile`` (see :func:`read_elf_unwind_info`)."""
+    try:
+        arch = arch_for_machine(_MACHINES.get(elf.machine, f"EM_{elf.machine}"))
+    except ValueError as e:
+        raise ElfError(f"{elf.name}: {e}") from None
     segments = tuple(
-        LoadSegment(
-            offset=seg["p_offset"],
-            vaddr=seg["p_vaddr"],
-            filesz=seg["p_filesz"],
-            memsz=seg["p_memsz"],
-            executable=bool(seg["p_flags"] & 1),
-        )
-        for seg in elf.iter_segments()
-        if seg["p_type"] == "PT_LOAD"
+        LoadSegment(p.offset, p.vaddr, p.filesz, p.memsz, p.executable) for p in elf.load_segments()
     )
-    build_id = ""
-    hdr = elf.get_section_by_name(".eh_frame_hdr")
-    eh_frame_hdr = None
-    if hdr is not None and hdr["sh_type"] != "SHT_NOBITS" and hdr["sh_size"]:
-        eh_frame_hdr = CfiSection(name=".eh_frame_hdr", addr=hdr["sh_addr"], data=hdr.data())
-    cfi = []
-    for name in (".eh_frame", ".debug_frame"):
-        section = elf.get_section_by_name(name)
-        if section is not None and section["sh_type"] != "SHT_NOBITS" and section["sh_size"]:
-            cfi.append(CfiSection(name=name, addr=section["sh_addr"], data=section.data()))
-    for section in elf.iter_sections():
-        if section["sh_type"] != "SHT_NOTE":
-            continue
-        for note in section.iter_notes():
-            if note["n_type"] == "NT_GNU_BUILD_ID":
-                build_id = note["n_desc"]
-                break
-        if build_id:
-            break
+    cfi = tuple(s for s in (_section(elf, ".eh_frame"), _section(elf, ".debug_frame")) if s)
+    build_id = elf.build_id
     if not build_id:
         digest = hashlib.sha1()
         for sec in cfi:
@@ -101,8 +98,8 @@ def _read(stream) -> ElfUnwindInfo:
         build_id=build_id,
         arch=arch,
         segments=segments,
-        cfi=tuple(cfi),
-        eh_frame_hdr=eh_frame_hdr,
+        cfi=cfi,
+        eh_frame_hdr=_section(elf, ".eh_frame_hdr"),
     )
 
 
@@ -111,18 +108,13 @@ def vaddr_bias(
 ) -> int | None:
     """The constant to add to a runtime address in this mapping to get the ELF vaddr.
 
-    The kernel maps each PT_LOAD from its page-aligned-down file offset, so with a linker that
-    does not page-align segments (rust-lld, ``ld -z noseparate-code``) one file page can belong
-    to two segments: the one whose permissions match the mapping (``executable``) wins.
-    ``None`` when no PT_LOAD segment covers the mapping's file offset (not code of this file).
+    The segment is the one ``profiler.elf.address.segment_for`` finds at the mapping's file
+    offset: with a linker that does not page-align segments (rust-lld, ``ld -z
+    noseparate-code``) one file page can belong to two segments, and the one whose permissions
+    match the mapping (``executable``) wins. ``None`` when no PT_LOAD segment covers the
+    mapping's file offset (not code of this file).
     """
-    best = None
-    best_key = None
-    for seg in segments:
-        if seg.offset & ~0xFFF <= map_offset < seg.offset + max(seg.filesz, 1):
-            key = (seg.executable == executable, seg.offset)
-            if best_key is None or key > best_key:
-                best, best_key = seg, key
-    if best is None:
+    seg = segment_for(segments, map_offset, executable)
+    if seg is None:
         return None
-    return best.vaddr - best.offset + map_offset - map_start
+    return seg.vaddr - seg.offset + map_offset - map_start

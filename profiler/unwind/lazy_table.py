@@ -5,6 +5,10 @@ a profiler only ever needs the functions its samples land in. ``.eh_frame_hdr`` 
 every modern linker for ``PT_GNU_EH_FRAME``) holds a sorted table of function start -> FDE, so
 a lookup binary-searches it, parses that one FDE and caches its rows.
 :meth:`LazyUnwindTable.materialize` gives the full :class:`UnwindTable` (e.g. for BPF maps).
+
+Parsing happens during unwinding, so a lookup never raises: an FDE that the search table points
+at but that is malformed (a ``CfiError``) gives "no information" for its function, is counted in
+``bad_fdes``, and the unwinder falls back to frame pointers there.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import replace
 from itertools import pairwise
 
 from .arch import Arch
-from .cfi import Cie, parse_eh_frame_hdr, parse_entry_at
+from .cfi import CfiError, Cie, parse_eh_frame_hdr, parse_entry_at
 from .elf_binary import ElfUnwindInfo, LoadSegment
 from .table import NO_INFO, Row, UnwindTable, build_table, rows_of_fde
 
@@ -33,6 +37,7 @@ class LazyUnwindTable:
         "_interned",
         "_starts",
         "arch",
+        "bad_fdes",
         "build_id",
         "fde_count",
         "fdes_parsed",
@@ -54,11 +59,12 @@ class LazyUnwindTable:
         self.segments: tuple[LoadSegment, ...] = info.segments
         self.fde_count = len(starts)
         self.fdes_parsed = 0
+        self.bad_fdes = 0  # FDEs found malformed on their first lookup
 
     @classmethod
     def from_info(cls, info: ElfUnwindInfo) -> LazyUnwindTable | None:
         """A lazy table when the file has a usable ``.eh_frame_hdr`` (and no ``.debug_frame``
-        to merge), else None."""
+        to merge), else None. Raises ``CfiError`` for a malformed ``.eh_frame_hdr``."""
         if info.eh_frame_hdr is None or [s.name for s in info.cfi] != [".eh_frame"]:
             return None
         parsed = parse_eh_frame_hdr(info.eh_frame_hdr.data, info.eh_frame_hdr.addr)
@@ -90,19 +96,24 @@ class LazyUnwindTable:
         return entry[2]
 
     def _load(self, i: int) -> tuple[int, list[int], list[Row]]:
+        no_info: tuple[int, list[int], list[Row]] = (0, [], [])
         offset = self._fde_addrs[i] - self._eh_addr
-        fde, _ = parse_entry_at(
-            self._eh_data, offset, self._eh_addr, True, self._cies, self.arch.ptr_size
-        )
-        if fde is None or fde.pc_begin != self._starts[i]:
-            entry: tuple[int, list[int], list[Row]] = (0, [], [])  # a bad entry: no info
-        else:
-            pcs, rows = rows_of_fde(fde, self.arch, self._interned)
-            entry = (fde.pc_end, pcs, rows) if pcs else (0, [], [])
+        try:
+            fde, _ = parse_entry_at(
+                self._eh_data, offset, self._eh_addr, True, self._cies, self.arch.ptr_size
+            )
+            if fde is None or fde.pc_begin != self._starts[i]:
+                entry = no_info  # the search table points at something else: no info
+            else:
+                pcs, rows = rows_of_fde(fde, self.arch, self._interned)
+                entry = (fde.pc_end, pcs, rows) if pcs else no_info
+        except CfiError:
+            self.bad_fdes += 1
+            entry = no_info
         self._fdes[i] = entry
         self.fdes_parsed += 1
         return entry
 
     def materialize(self) -> UnwindTable:
-        """The complete table of the binary (parses every FDE)."""
+        """The complete table of the binary (parses every FDE; ``CfiError`` if one is bad)."""
         return build_table(self._info)

@@ -69,9 +69,16 @@ class UnwindTable:
         return bytes(out)
 
 
+_INT32 = range(-(1 << 31), 1 << 31)  # the packed row's offset fields
+
+
 def _register_rule(rule: tuple, arch: Arch) -> tuple[int, int]:
     kind, a, b = rule
+    if kind in (cfi.R_OFFSET, cfi.R_VAL_OFFSET) and a not in _INT32:
+        return (R_UNSUPPORTED, 0)  # no stack frame is 2 GiB: malformed CFI
     if kind == R_AT_REG:
+        if b not in _INT32:
+            return (R_UNSUPPORTED, 0)
         # Only sp-relative expressions (signal frames) are evaluated.
         return (R_AT_REG, b) if a == arch.sp else (R_UNSUPPORTED, 0)
     if kind == cfi.R_REGISTER:
@@ -93,7 +100,9 @@ def _compact(cfa: tuple, regs: dict[int, tuple], arch: Arch, signal: bool) -> Ro
         else:
             kind, creg = CFA_UNSUPPORTED, 0
         coff = cfa[2]
-        if kind == CFA_PLT:
+        if coff not in _INT32:
+            kind, creg, coff = CFA_UNSUPPORTED, 0, 0
+        elif kind == CFA_PLT:
             aux = cfa[3]
     else:
         kind, creg, coff = CFA_UNSUPPORTED, 0, 0
@@ -114,7 +123,10 @@ def rows_of_fde(fde: cfi.Fde, arch: Arch, interned: dict[Row, Row]) -> tuple[lis
     signal = fde.cie.signal_frame
     pcs: list[int] = []
     rows: list[Row] = []
-    for pc, cfa, regs in cfi.run_fde(fde, arch.ptr_size):
+    # Only the RA and FP rules make it into a row: tracking no other register keeps each row's
+    # copy of the rules small, whatever registers a (hostile) program names.
+    keep = frozenset((arch.ra, arch.fp))
+    for pc, cfa, regs in cfi.run_fde(fde, arch.ptr_size, keep):
         row = _compact(cfa, regs, arch, signal)
         row = interned.setdefault(row, row)
         if rows and rows[-1] is row:
@@ -126,7 +138,8 @@ def rows_of_fde(fde: cfi.Fde, arch: Arch, interned: dict[Row, Row]) -> tuple[lis
 
 def build_table(info: ElfUnwindInfo) -> UnwindTable:
     """Build the unwind table of a binary from its CFI sections (``.eh_frame`` wins where both
-    ``.eh_frame`` and ``.debug_frame`` describe a function)."""
+    ``.eh_frame`` and ``.debug_frame`` describe a function). Raises ``cfi.CfiError`` for
+    malformed CFI."""
     arch = info.arch
     fdes: list[cfi.Fde] = []
     covered: set[int] = set()
@@ -174,5 +187,8 @@ def build_table(info: ElfUnwindInfo) -> UnwindTable:
 
 
 def build_table_for_file(path: str) -> UnwindTable:
-    """Read ``path`` and build its table (no caching: see :class:`profiler.unwind.cache`)."""
+    """Read ``path`` and build its table (no caching: see :class:`profiler.unwind.cache`).
+
+    Raises ``OSError``, or a ``FormatError`` (``ElfError``, ``CfiError``) for a malformed file.
+    """
     return build_table(read_elf_unwind_info(path))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from profiler.symbolize import dwarf, dwarf_lines
+from profiler.symbolize import dwarf
 from profiler.symbolize.dwarf import DwarfInfo
-from profiler.symbolize.dwarf_dies import Sections
+from profiler.symbolize.dwarf_dies import Sections, UnsupportedForm
+from profiler.symbolize.dwarf_lines import LineStrings, LineTable
 from profiler.symbolize.dwarf_units import CompileUnitIndex, ScopeNode
 
 from .builds import build_c_program, build_tokio_app
@@ -43,9 +46,50 @@ def _compare_units(binary: str, limit: int | None = None) -> int:
         reference = CompileUnitIndex(cu, info._range_lists)
         assert _shape(fast) == _shape(reference), f"unit at {offset:#x}"
         program = info._dwarf.line_program_for_CU(cu)
+        assert (program is None) == (fast.stmt_list is None)
         if program is not None:
-            assert dwarf_lines._decode_rows(program) == dwarf_lines._rows_from_pyelftools(program)
+            strings = LineStrings(sections.line, sections.str, sections.line_str, sections.little)
+            ours = LineTable.parse(strings, fast.stmt_list, fast.comp_dir)
+            assert ours.rows() == _pyelftools_rows(program)
+            assert ours.files == _pyelftools_paths(program, fast.comp_dir)
     return len(offsets)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _pyelftools_rows(program) -> list[tuple[int, int, int]]:
+    """pyelftools' rows as our table keeps them: sorted, a sequence's end as line -1, file 0."""
+    rows = []
+    for entry in program.get_entries():
+        state = entry.state
+        if state is None:
+            continue
+        if state.end_sequence:
+            rows.append((state.address, 0, len(rows), -1, 0))
+        else:
+            rows.append((state.address, 1, len(rows), state.line, state.file))
+    return [(address, line, file) for address, _, _, line, file in sorted(rows)]
+
+
+def _pyelftools_paths(program, comp_dir: str) -> list[str]:
+    """The file table as paths (DWARF 5 numbers from 0, DWARF 2-4 from 1 with directory 0 the
+    compilation directory), from pyelftools' decoding of the header."""
+    header = program.header
+    version = header["version"]
+    dirs = [_text(d) for d in header.get("include_directory", ())]
+    if version < 5:
+        dirs = [comp_dir, *dirs]
+    paths = [] if version >= 5 else [""]
+    for entry in header.get("file_entry", ()):
+        index = entry.dir_index
+        directory = dirs[index] if 0 <= index < len(dirs) else ""
+        if directory and not os.path.isabs(directory) and comp_dir:
+            directory = os.path.join(comp_dir, directory)
+        name = _text(entry.name)
+        paths.append(os.path.join(directory, name) if directory else name)
+    return paths
 
 
 @pytest.mark.parametrize("version", [4, 5])
@@ -66,7 +110,7 @@ def test_a_unit_the_fast_reader_cannot_read_falls_back_to_pyelftools(tmp_path, m
     assert any(len(frames) > 1 for frames in expected)
 
     def unreadable(self):
-        raise ValueError("unsupported DWARF form DW_FORM_made_up")
+        raise UnsupportedForm("unsupported DWARF form DW_FORM_made_up")
 
     monkeypatch.setattr(CompileUnitIndex, "_walk_raw", unreadable)
     dwarf.clear_cache()
