@@ -1,0 +1,185 @@
+"""The overhead benchmark's tables: one per configuration, and a summary against issue 12's
+targets (which the benchmark prints and does not assert: they are what we work towards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .overhead_run import ToolRun, WorkloadRate
+
+# Issue 12's targets.
+STEADY_TARGET_PCT = {99: 0.05, 997: 0.3}
+RSS_TARGET_MB = 40.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: workload build, scope and rate."""
+
+    frame_pointers: bool
+    by_pid: bool
+    freq: int
+
+    @property
+    def id(self) -> str:
+        return f"{'fp' if self.frame_pointers else 'nofp'}-{'pid' if self.by_pid else 'all'}-" + (
+            str(self.freq)
+        )
+
+    @property
+    def title(self) -> str:
+        build = "-fno-omit-frame-pointer" if self.frame_pointers else "-fomit-frame-pointer"
+        scope = "by pid" if self.by_pid else "whole machine"
+        return f"calltree -O2 {build}, {scope}, {self.freq} Hz"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class ConfigResult:
+    """Everything measured in one configuration: the baseline and each tool's run."""
+
+    config: Config
+    seconds: float
+    baseline: WorkloadRate
+    runs: dict[str, ToolRun] = field(default_factory=dict)
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None:
+        return "-"
+    if b <= 0:
+        return "inf" if a > 0 else "-"
+    return f"{a / b:.2f}x"
+
+
+def slowdown_pct(run: ToolRun, baseline: WorkloadRate) -> tuple[float | None, float | None]:
+    """The workload's loss of progress against the baseline, per CPU second and per wall
+    second, in % (negative: it ran faster than alone, i.e. noise of a shared machine)."""
+
+    def loss(with_tool: float, alone: float) -> float | None:
+        return 100.0 * (1 - with_tool / alone) if alone else None
+
+    return (
+        loss(run.work.per_cpu_s, baseline.per_cpu_s),
+        loss(run.work.per_wall_s, baseline.per_wall_s),
+    )
+
+
+def config_table(result: ConfigResult, pairs: list[tuple[str, str]]) -> str:
+    """One configuration's table; ``pairs`` are the (ours, peer) ratio rows to print."""
+    base = result.baseline
+    lines = [
+        f"== {result.config.id}: {result.config.title}, {result.seconds:g} s "
+        f"(workload alone: {base.per_cpu_s:.0f} iterations per CPU s, "
+        f"{base.per_wall_s:.0f} per s)",
+        f"{'tool':<22} {'launch':>8} {'total CPU':>10} {'(post)':>8} {'steady':>9} "
+        f"{'peak RSS':>9} {'(post)':>8} {'BPF ns':>8} {'slowdown/CPU s':>15} "
+        f"{'slowdown/s':>11} {'samples':>8}",
+    ]
+    for run in result.runs.values():
+        per_cpu, per_wall = slowdown_pct(run, base)
+        lines.append(
+            f"{run.name:<22} {_fmt(run.launch_s, '8.3f', ' s'):>10} "
+            f"{run.total_cpu_s:8.2f} s {_fmt(run.post_cpu_s or None, '6.2f', ' s'):>8} "
+            f"{_fmt(run.steady_pct, '7.3f', ' %'):>9} {run.rss_mb:6.1f} MB "
+            f"{_fmt(run.post_rss_mb or None, '5.1f', ' MB'):>8} "
+            f"{_fmt(run.bpf_ns_per_sample, '8.0f'):>8} {_fmt(per_cpu, '13.1f', ' %'):>15} "
+            f"{_fmt(per_wall, '9.1f', ' %'):>11} {run.samples:8d}"
+        )
+    for ours, peer in pairs:
+        a, b = result.runs.get(ours), result.runs.get(peer)
+        if a is None or b is None:
+            continue
+        lines.append(
+            f"{ours + ' / ' + peer:<22} {_ratio(a.launch_s, b.launch_s):>10} "
+            f"{_ratio(a.total_cpu_s, b.total_cpu_s):>10} {'':>8} "
+            f"{_ratio(a.steady_pct, b.steady_pct):>9} {_ratio(a.rss_mb, b.rss_mb):>9} "
+            f"{'':>8} {_ratio(a.bpf_ns_per_sample, b.bpf_ns_per_sample):>8}"
+        )
+    for run in result.runs.values():
+        for note in run.notes:
+            lines.append(f"  note: {run.name}: {note}")
+    return "\n".join(lines)
+
+
+def _verdict(checks: list[tuple[str, bool | None]]) -> str:
+    if not checks:
+        return "not measured in this run"
+    if any(ok is None for _, ok in checks):
+        state = "NOT MEASURED (a figure is missing)"
+    else:
+        state = "met" if all(ok for _, ok in checks) else "NOT MET"
+    return f"{state}: " + "; ".join(text for text, _ in checks)
+
+
+def _le(a: float | None, b: float | None) -> bool | None:
+    return None if a is None or b is None else a <= b
+
+
+def targets_summary(results: list[ConfigResult]) -> str:
+    """Which of issue 12's targets this run met, with the figures behind each verdict."""
+    fp = [r for r in results if r.config.frame_pointers]
+    nofp = [r for r in results if not r.config.frame_pointers]
+    launch, cpu, steady, rss, dwarf, bpf = [], [], [], [], [], []
+    for r in fp:
+        ours, perf, bt = r.runs.get("ours"), r.runs.get("perf -g"), r.runs.get("bpftrace")
+        if ours is None or perf is None:
+            continue
+        cid = r.config.id
+        launch.append(
+            (f"{cid} {_ratio(ours.launch_s, perf.launch_s)}", _le(ours.launch_s, perf.launch_s))
+        )
+        cpu.append(
+            (
+                f"{cid} {_ratio(ours.total_cpu_s, perf.total_cpu_s)}",
+                ours.total_cpu_s <= perf.total_cpu_s,
+            )
+        )
+        target = STEADY_TARGET_PCT.get(r.config.freq)
+        if target is not None:
+            steady.append(
+                (
+                    f"{cid} {_fmt(ours.steady_pct, '.3f', ' %')} (<= {target} %)",
+                    _le(ours.steady_pct, target),
+                )
+            )
+        if bt is not None:
+            bpf.append(
+                (
+                    f"{cid} {_ratio(ours.bpf_ns_per_sample, bt.bpf_ns_per_sample)}",
+                    _le(ours.bpf_ns_per_sample, bt.bpf_ns_per_sample),
+                )
+            )
+    for r in results:
+        for name, run in r.runs.items():
+            if name.startswith("ours"):
+                rss.append(
+                    (f"{r.config.id} {name} {run.rss_mb:.1f} MB", run.rss_mb <= RSS_TARGET_MB)
+                )
+    for r in nofp:
+        ours, perf = r.runs.get("ours --unwind dwarf"), r.runs.get("perf dwarf")
+        if r.config.freq != 997 or ours is None or perf is None:
+            continue
+        dwarf.append(
+            (
+                f"{r.config.id} {_ratio(ours.total_cpu_s, perf.total_cpu_s)}",
+                ours.total_cpu_s <= perf.total_cpu_s,
+            )
+        )
+    return "\n".join(
+        [
+            "== issue 12 targets (ours / peer; shared machine: one sitting, one run each)",
+            f"launch <= 1.0x perf (frame pointers)          : {_verdict(launch)}",
+            f"total CPU <= 1.0x perf + perf script (fp)     : {_verdict(cpu)}",
+            f"steady <= 0.05 % at 99 Hz, <= 0.3 % at 997 Hz : {_verdict(steady)}",
+            f"peak RSS <= {RSS_TARGET_MB:g} MB (every run of ours)      : {_verdict(rss)}",
+            f"DWARF CPU <= 1.0x perf dwarf at 997 Hz        : {_verdict(dwarf)}",
+            f"BPF ns per sample <= bpftrace (item 6)        : {_verdict(bpf)}",
+        ]
+    )
