@@ -71,37 +71,67 @@ def slowdown_pct(run: ToolRun, baseline: WorkloadRate) -> tuple[float | None, fl
     )
 
 
+_COLUMNS = (
+    ("launch", 9),
+    ("total CPU", 10),
+    ("(post)", 8),
+    ("steady", 9),
+    ("peak RSS", 9),
+    ("(post)", 8),
+    ("BPF ns", 7),
+    ("slowdown/CPU s", 15),
+    ("slowdown/s", 11),
+    ("samples", 8),
+)
+
+
+def _row(label: str, width: int, cells: list[str]) -> str:
+    return f"{label:<{width}}" + "".join(
+        f" {cell:>{w}}" for cell, (_, w) in zip(cells, _COLUMNS, strict=False)
+    )
+
+
 def config_table(result: ConfigResult, pairs: list[tuple[str, str]]) -> str:
-    """One configuration's table; ``pairs`` are the (ours, peer) ratio rows to print."""
+    """One configuration's table; ``pairs`` are the (ours, peer) ratio rows to print.
+
+    total CPU includes the post step (perf script), shown again in "(post)"; the second
+    "(post)" is the post step's own peak RSS; slowdown is the workload's loss of progress."""
     base = result.baseline
+    pairs = [(a, b) for a, b in pairs if a in result.runs and b in result.runs]
+    width = max([4, *(len(n) for n in result.runs), *(len(f"{a} / {b}") for a, b in pairs)])
     lines = [
         f"== {result.config.id}: {result.config.title}, {result.seconds:g} s "
         f"(workload alone: {base.per_cpu_s:.0f} iterations per CPU s, "
         f"{base.per_wall_s:.0f} per s)",
-        f"{'tool':<22} {'launch':>8} {'total CPU':>10} {'(post)':>8} {'steady':>9} "
-        f"{'peak RSS':>9} {'(post)':>8} {'BPF ns':>8} {'slowdown/CPU s':>15} "
-        f"{'slowdown/s':>11} {'samples':>8}",
+        _row("tool", width, [name for name, _ in _COLUMNS]),
     ]
     for run in result.runs.values():
         per_cpu, per_wall = slowdown_pct(run, base)
-        lines.append(
-            f"{run.name:<22} {_fmt(run.launch_s, '8.3f', ' s'):>10} "
-            f"{run.total_cpu_s:8.2f} s {_fmt(run.post_cpu_s or None, '6.2f', ' s'):>8} "
-            f"{_fmt(run.steady_pct, '7.3f', ' %'):>9} {run.rss_mb:6.1f} MB "
-            f"{_fmt(run.post_rss_mb or None, '5.1f', ' MB'):>8} "
-            f"{_fmt(run.bpf_ns_per_sample, '8.0f'):>8} {_fmt(per_cpu, '13.1f', ' %'):>15} "
-            f"{_fmt(per_wall, '9.1f', ' %'):>11} {run.samples:8d}"
-        )
+        cells = [
+            _fmt(run.launch_s, ".3f", " s"),
+            _fmt(run.total_cpu_s, ".2f", " s"),
+            _fmt(run.post_cpu_s or None, ".2f", " s"),
+            _fmt(run.steady_pct, ".3f", " %"),
+            _fmt(run.rss_mb, ".1f", " MB"),
+            _fmt(run.post_rss_mb or None, ".1f", " MB"),
+            _fmt(run.bpf_ns_per_sample, ".0f"),
+            _fmt(per_cpu, ".1f", " %"),
+            _fmt(per_wall, ".1f", " %"),
+            str(run.samples),
+        ]
+        lines.append(_row(run.name, width, cells))
     for ours, peer in pairs:
-        a, b = result.runs.get(ours), result.runs.get(peer)
-        if a is None or b is None:
-            continue
-        lines.append(
-            f"{ours + ' / ' + peer:<22} {_ratio(a.launch_s, b.launch_s):>10} "
-            f"{_ratio(a.total_cpu_s, b.total_cpu_s):>10} {'':>8} "
-            f"{_ratio(a.steady_pct, b.steady_pct):>9} {_ratio(a.rss_mb, b.rss_mb):>9} "
-            f"{'':>8} {_ratio(a.bpf_ns_per_sample, b.bpf_ns_per_sample):>8}"
-        )
+        a, b = result.runs[ours], result.runs[peer]
+        cells = [
+            _ratio(a.launch_s, b.launch_s),
+            _ratio(a.total_cpu_s, b.total_cpu_s),
+            "",
+            _ratio(a.steady_pct, b.steady_pct),
+            _ratio(a.rss_mb, b.rss_mb),
+            "",
+            _ratio(a.bpf_ns_per_sample, b.bpf_ns_per_sample),
+        ]
+        lines.append(_row(f"{ours} / {peer}", width, cells))
     for run in result.runs.values():
         for note in run.notes:
             lines.append(f"  note: {run.name}: {note}")
@@ -172,14 +202,16 @@ def targets_summary(results: list[ConfigResult]) -> str:
                 ours.total_cpu_s <= perf.total_cpu_s,
             )
         )
+    rows = [
+        ("launch <= 1.0x perf (frame pointers)", launch),
+        ("total CPU <= 1.0x perf + perf script (fp)", cpu),
+        ("steady <= 0.05 % at 99 Hz, <= 0.3 % at 997 Hz (fp)", steady),
+        (f"peak RSS <= {RSS_TARGET_MB:g} MB (every run of ours)", rss),
+        ("DWARF path CPU <= 1.0x perf dwarf at 997 Hz", dwarf),
+        ("BPF ns per sample <= bpftrace's (item 6)", bpf),
+    ]
+    width = max(len(label) for label, _ in rows)
     return "\n".join(
-        [
-            "== issue 12 targets (ours / peer; shared machine: one sitting, one run each)",
-            f"launch <= 1.0x perf (frame pointers)          : {_verdict(launch)}",
-            f"total CPU <= 1.0x perf + perf script (fp)     : {_verdict(cpu)}",
-            f"steady <= 0.05 % at 99 Hz, <= 0.3 % at 997 Hz : {_verdict(steady)}",
-            f"peak RSS <= {RSS_TARGET_MB:g} MB (every run of ours)      : {_verdict(rss)}",
-            f"DWARF CPU <= 1.0x perf dwarf at 997 Hz        : {_verdict(dwarf)}",
-            f"BPF ns per sample <= bpftrace (item 6)        : {_verdict(bpf)}",
-        ]
+        ["== issue 12 targets (ours / peer; one sitting, one run each)"]
+        + [f"{label:<{width}} : {_verdict(checks)}" for label, checks in rows]
     )

@@ -310,7 +310,10 @@ def run_beside(tool: Tool, binary: str, seconds: float, copies: int) -> ToolRun:
             _steady(first, second, run)
         if tool.post is not None:
             post = GnuTimed(tool.post, tool.post_stdout)
-            run.post_returncode, run.post_cpu_s, run.post_rss_mb = post.finish()
+            try:
+                run.post_returncode, run.post_cpu_s, run.post_rss_mb = post.finish()
+            finally:
+                post.kill()
         run.samples = tool.count_samples(pids)
         if tool.describe is not None and (note := tool.describe(pids)):
             run.notes.append(note)
