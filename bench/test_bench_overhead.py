@@ -21,7 +21,7 @@ met. How each figure is taken: ``bench/overhead_run.py``; the ready signals:
 sampling, and wrote a profile with samples of the workload; the targets are printed, not
 asserted (they are what we work towards).
 
-Run it as root (about 15 minutes; on a shared machine the figures move with the other load):
+Run it as root (about 12 minutes; on a shared machine the figures move with the other load):
 
     sudo python -m pytest bench/test_bench_overhead.py -s -p no:cacheprovider
 
