@@ -26,7 +26,8 @@ class Frame(NamedTuple):
 
     ``inlined=True`` means the frame was inlined into the next frame of the stack (its caller):
     both become lines of one pprof Location, sharing the caller's address and mapping.
-    ``system_name`` is the mangled name (defaults to ``function``).
+    ``system_name`` is the mangled name (defaults to ``function``); ``start_line`` the
+    function's first line (0: unknown).
     """
 
     function: str
@@ -36,6 +37,7 @@ class Frame(NamedTuple):
     mapping: Mapping | None = None
     system_name: str | None = None
     inlined: bool = False
+    start_line: int = 0
 
 
 def _as_value_type(vt: ValueType | tuple[str, str]) -> ValueType:
@@ -100,11 +102,13 @@ class ProfileBuilder:
             self._mappings[key] = found
         return found
 
-    def _function(self, name: str, system_name: str, filename: str) -> Function:
-        key = (name, system_name, filename)
+    def _function(
+        self, name: str, system_name: str, filename: str, start_line: int = 0
+    ) -> Function:
+        key = (name, system_name, filename, start_line)
         found = self._functions.get(key)
         if found is None:
-            found = Function(name, system_name, filename, 0, len(self._functions) + 1)
+            found = Function(name, system_name, filename, start_line, len(self._functions) + 1)
             self._functions[key] = found
         return found
 
@@ -115,14 +119,17 @@ class ProfileBuilder:
         key = (
             mapping.id if mapping is not None else 0,
             outer.address,
-            tuple((f.function, f.system_name, f.file, f.line) for f in frames),
+            tuple((f.function, f.system_name, f.file, f.line, f.start_line) for f in frames),
         )
         found = self._locations.get(key)
         if found is None:
             lines = [
                 Line(
                     self._function(
-                        f.function, f.function if f.system_name is None else f.system_name, f.file
+                        f.function,
+                        f.function if f.system_name is None else f.system_name,
+                        f.file,
+                        f.start_line,
                     ),
                     f.line,
                 )

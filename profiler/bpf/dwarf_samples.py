@@ -33,6 +33,8 @@ _HEADER = unpacker(DwarfRecordHead)
 _KSTACK_AT = DwarfRecord.offset_of("kstack")
 _CHAIN = struct.Struct(f"={SPAWN_DEPTH}i")
 _CHAIN_AT = DwarfRecord.offset_of("spawn_chain")
+_PYTHON = struct.Struct("=Q")
+_PYTHON_AT = DwarfRecord.offset_of("python_stack")
 POLL_MS = 100  # the ring holds RING_SECONDS (0.25 s) at full rate: polling at 10 Hz is safe
 
 
@@ -89,7 +91,8 @@ class DwarfSamples:
         if truncated:
             self.truncated += 1
         chain = spawn_chain(_CHAIN.unpack_from(record, _CHAIN_AT))
-        key = (tgid, tid, comm, user, kernel, truncated, chain)
+        python = _PYTHON.unpack_from(record, _PYTHON_AT)[0]
+        key = (tgid, tid, comm, user, kernel, truncated, chain, python)
         with self._lock:
             self._counts[key] += 1
 
@@ -108,7 +111,7 @@ class DwarfSamples:
         with self._lock:
             counts, self._counts = self._counts, Counter()
         out = []
-        for (tgid, tid, comm, user, kernel, truncated, chain), count in counts.items():
+        for (tgid, tid, comm, user, kernel, truncated, chain, python), count in counts.items():
             out.append(
                 RawSample(
                     pid=tgid,
@@ -119,6 +122,8 @@ class DwarfSamples:
                     count=count,
                     user_stack_truncated=truncated,
                     spawn_chain=chain,
+                    python_stack_id=python,
+                    dwarf_unwound=True,
                 )
             )
         return out

@@ -27,6 +27,7 @@ SampleKey = struct_type(
     kernel_stack=s32,
     comm=char(COMM_LEN),
     spawn_chain=array(s32, SPAWN_DEPTH),
+    python_stack=u64,  # the Python stack's id (profiler.bpf.python_walk), 0: none
 )
 
 # What a sample sends for user-space unwinding (perf's --call-graph dwarf approach): the user
@@ -48,6 +49,7 @@ DwarfRecord = struct_type(
     head=DwarfRecordHead,
     kstack=array(u64, KSTACK_DEPTH),
     spawn_chain=array(s32, SPAWN_DEPTH),
+    python_stack=u64,  # as in the sample key
 )
 RECORD_HEADER = DwarfRecord.size  # the user stack copy follows
 

@@ -14,6 +14,8 @@ MAX_STACK_MAP_SIZE = 1 << 20
 MIN_STACK_COPY = 512
 MAX_STACK_COPY = 1 << 16
 UNWIND_MODES = ("auto", "fp", "dwarf")
+PYTHON_MODES = ("auto", "on", "off")
+MAX_PYTHON_STACKS = 1 << 16
 
 
 class OptionError(ValueError):
@@ -33,7 +35,10 @@ class SamplingOptions:
     every process (``"dwarf"``), or per process as its binaries need (``"auto"``: the session
     chooses). ``stack_copy_size``: bytes of user stack copied per DWARF sample (a power of two).
     ``cpus``: ``None`` for every online CPU. ``ring_size``: bytes of the DWARF ring buffer, 0 to
-    size it from the rate.
+    size it from the rate. ``python``: walk CPython frames in the kernel (``auto``: in every
+    process where a CPython 3.11+ is found; ``on``: the same, and say for each target where
+    not; ``off``: native stacks only); ``python_stacks``: distinct Python stacks the kernel
+    keeps between two drains.
     """
 
     freq: int = 99
@@ -47,6 +52,8 @@ class SamplingOptions:
     stack_copy_size: int = 8192
     cpus: tuple[int, ...] | None = None
     ring_size: int = 0
+    python: str = "auto"
+    python_stacks: int = 8192
 
     def __post_init__(self) -> None:
         _check_int("the frequency (--freq)", self.freq, 1, MAX_FREQ)
@@ -63,5 +70,9 @@ class SamplingOptions:
         ring = self.ring_size
         if ring and (ring < 4096 or ring & (ring - 1)):
             raise OptionError(f"the ring size must be a power of two of 4096 or more, not {ring}")
+        if self.python not in PYTHON_MODES:
+            modes = ", ".join(PYTHON_MODES)
+            raise OptionError(f"python must be one of {modes}, not {self.python!r}")
+        _check_int("the Python stacks map size", self.python_stacks, 1, MAX_PYTHON_STACKS)
         if not (self.user_stacks or self.kernel_stacks):
             raise OptionError("with neither user nor kernel stacks there is nothing to sample")

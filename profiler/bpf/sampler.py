@@ -129,6 +129,14 @@ class Sampler:
         self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, len(Stat)))
         self.ring = self.dwarf_pids = None
         self.dwarf = None
+        # CPython frames: the walk's maps (shared with the off-CPU program and profiler.python).
+        self.python_maps = self.python_stacks = None
+        if o.python != "off" and o.user_stacks:
+            from .python_stacks import PythonStacks
+            from .python_walk import PythonMaps
+
+            self.python_maps = PythonMaps.create(o.python_stacks, self._map)
+            self.python_stacks = PythonStacks(self.python_maps, o.python_stacks)
         dwarf_mode = {"fp": "off", "dwarf": "all", "auto": "some"}[o.unwind]
         if dwarf_mode != "off" and o.user_stacks:
             size = o.ring_size or ring_size_for(
@@ -153,6 +161,7 @@ class Sampler:
             stack_copy=o.stack_copy_size,
             arch=_machine(),
             spawn_links=self._spawn_current is not None,
+            python=self.python_maps is not None,
         )
         insns = sp.build_sampler(
             config,
@@ -164,6 +173,7 @@ class Sampler:
             self.ring,
             self.dwarf_pids,
             self._spawn_current,
+            self.python_maps,
         )
         self.insns = insns
         spec = ProgramSpec(
@@ -240,6 +250,8 @@ class Sampler:
         self.stats = DrainStats(**totals)
         if self.dwarf is not None:
             self.stats.unwind_truncated = self.dwarf.truncated
+        if self.python_stacks is not None:
+            self.stats.python = self.python_stacks.read_stats()
         return self.stats
 
     def drain(self) -> list[RawSample]:
@@ -271,7 +283,7 @@ class Sampler:
         samples = []
         comms: dict[bytes, str] = {}
         for key, value in entries:
-            tgid, tid, ustack, kstack, comm, *chain = _KEY.unpack_from(key)
+            tgid, tid, ustack, kstack, comm, *chain, python = _KEY.unpack_from(key)
             name = comms.get(comm)
             if name is None:
                 name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -284,6 +296,7 @@ class Sampler:
                     kernel_stack=stack(kstack),
                     count=_U64.unpack_from(bytes(value))[0],
                     spawn_chain=spawn_chain(chain),
+                    python_stack_id=python,
                 )
             )
         if len(cache) > self.options.stack_map_size // 2:

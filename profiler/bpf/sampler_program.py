@@ -30,6 +30,7 @@ from .layouts import (
     SampleKey,
     Stat,
 )
+from .python_walk import PythonMaps, emit_python_call, emit_python_walk
 from .stat_counters import emit_count_stat
 
 KEY_SIZE = SampleKey.size
@@ -39,6 +40,7 @@ KEY_USER_STACK = SampleKey.offset_of("user_stack")
 KEY_KERNEL_STACK = SampleKey.offset_of("kernel_stack")
 KEY_COMM = SampleKey.offset_of("comm")
 KEY_SPAWN_CHAIN = SampleKey.offset_of("spawn_chain")
+KEY_PYTHON_STACK = SampleKey.offset_of("python_stack")
 
 REC_TGID = DwarfRecordHead.offset_of("tgid")
 REC_TID = DwarfRecordHead.offset_of("tid")
@@ -50,6 +52,7 @@ REC_STACK_LEN = DwarfRecordHead.offset_of("stack_len")
 REC_KSTACK_BYTES = DwarfRecordHead.offset_of("kstack_bytes")
 REC_KSTACK = DwarfRecord.offset_of("kstack")
 REC_SPAWN_CHAIN = DwarfRecord.offset_of("spawn_chain")
+REC_PYTHON_STACK = DwarfRecord.offset_of("python_stack")
 REC_HEADER = RECORD_HEADER
 BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
 
@@ -65,6 +68,7 @@ BPF_NOEXIST = 1
 # Stack-frame layout of the program (offsets from r10).
 _KEY = -KEY_SIZE  # the sample key
 _TMP = -KEY_SIZE - 8  # scratch u64 (a map key or the initial count)
+_PY_STACK = -KEY_SIZE - 16  # u64: the Python stack's id (0: none)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class SamplerConfig:
     stack_copy: int = 8192  # bytes of user stack copied per DWARF sample (a power of two)
     arch: str = "x86_64"
     spawn_links: bool = False  # read the Tokio spawn chain of the polled task (SpawnTracker)
+    python: bool = False  # walk CPython frames of known threads (profiler.bpf.python_walk)
 
     @property
     def record_size(self) -> int:
@@ -214,6 +219,8 @@ def _dwarf_body(
         a.ldx(DW, R1, R0, regs[name], comment=f"user {name}")
         a.stx(DW, R9, off, R1)
     _spawn_chain(a, config, spawn_current, R9, REC_SPAWN_CHAIN)
+    a.ldx(DW, R1, R10, _PY_STACK)
+    a.stx(DW, R9, REC_PYTHON_STACK, R1)
     if config.kernel_stacks:
         a.mov(R1, R6)
         a.mov(R2, R9)
@@ -264,6 +271,7 @@ def build_sampler(
     ring: object | None = None,
     dwarf_pids: object | None = None,
     spawn_current: object | None = None,
+    python_maps: PythonMaps | None = None,
 ) -> Assembler:
     """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``)."""
     a = Assembler()
@@ -284,6 +292,12 @@ def build_sampler(
         a.add(R2, _TMP)
         a.call("map_lookup_elem")
         a.jeq(R0, 0, "filtered", comment="not a target process")
+
+    a.st(DW, R10, _PY_STACK, 0)
+    if config.python:
+        if python_maps is None:
+            raise ValueError("Python frames need the walk's maps (python_walk.PythonMaps)")
+        emit_python_call(a, R7, _PY_STACK)
 
     if config.dwarf != "off":
         if ring is None or (config.dwarf == "some" and dwarf_pids is None):
@@ -310,6 +324,8 @@ def build_sampler(
     a.st(W, R10, _KEY + KEY_USER_STACK, -1)
     a.st(W, R10, _KEY + KEY_KERNEL_STACK, -1)
     _spawn_chain(a, config, spawn_current, R10, _KEY + KEY_SPAWN_CHAIN)
+    a.ldx(DW, R1, R10, _PY_STACK)
+    a.stx(DW, R10, _KEY + KEY_PYTHON_STACK, R1)
 
     # Which set of maps is active: control[0].
     a.st(W, R10, _TMP, 0)
@@ -328,4 +344,6 @@ def build_sampler(
     _count_stat(a, stats, Stat.FILTERED)
     a.mov(R0, 0)
     a.exit()
+    if config.python:
+        emit_python_walk(a, python_maps)
     return a

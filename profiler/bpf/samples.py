@@ -5,7 +5,7 @@ Plain values (no BPF imports), so the user-space pipeline can be fed recorded sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,11 @@ class RawSample:
     # and the state the thread waited in ("runnable", "sleeping", "disk"...).
     off_cpu_ns: int = 0
     thread_state: str = ""
+    # CPython frames walked in the kernel (profiler.bpf.python_walk): the stack's id in the
+    # py_stacks map with the thread's GIL/GC bits on top (0: no Python thread), resolved to
+    # frames by profiler.python. ``dwarf_unwound``: the user stack came from DWARF unwinding.
+    python_stack_id: int = 0
+    dwarf_unwound: bool = False
 
 
 @dataclass
@@ -48,6 +53,8 @@ class DrainStats:
     dwarf_ring_full: int = 0  # ... that found the ring full and fell back to frame pointers
     dwarf_no_stack: int = 0  # ... whose user stack could not be copied
     unwind_truncated: int = 0  # DWARF samples whose unwinding stopped before the thread's entry
+    # The CPython frame walk's counters (profiler.bpf.python_layouts.PyStat names), when it ran.
+    python: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:

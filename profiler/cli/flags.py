@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ..bpf.offcpu_options import OffCpuOptions
-from ..bpf.options import MAX_FREQ, OptionError, SamplingOptions
+from ..bpf.options import MAX_FREQ, PYTHON_MODES, OptionError, SamplingOptions
 from ..session.options import MODES, VIEWS, FrameOptions, SessionOptions, Targets
 
 S = SamplingOptions  # defaults are its class attributes
@@ -102,8 +102,8 @@ def add_output_flags(p: argparse.ArgumentParser, *, duration: bool) -> None:
 
 
 def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> None:
-    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, async, Tokio
-    (``spawn_links=False``: without --spawn-links, whose probes need a running program)."""
+    """Flags of the stacks: kernel/user, unwinding, sizes, DWARF debug info, Python, async,
+    Tokio (``spawn_links=False``: without --spawn-links, whose probes need a running program)."""
     g = p.add_argument_group("stacks")
     g.add_argument("--no-kernel", action="store_true", help="leave out kernel stacks")
     g.add_argument("--no-user", action="store_true", help="leave out user stacks")
@@ -144,6 +144,15 @@ def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> 
         default=S.stack_copy_size,
         help=f"bytes of user stack copied per DWARF sample, a power of two ({S.stack_copy_size})",
     )
+    py = p.add_argument_group("Python")
+    py.add_argument(
+        "--python",
+        choices=PYTHON_MODES,
+        default=S.python,
+        help="CPython functions, files and lines in the stacks, walked in the kernel (auto: in "
+        "every process running CPython 3.11+; on: also say why a process gets none; off: "
+        f"native frames only); default {S.python}",
+    )
     a = p.add_argument_group("async stacks (Rust Tokio)")
     a.add_argument(
         "--async-stacks",
@@ -175,6 +184,7 @@ def session_options(args: argparse.Namespace, **overrides: object) -> SessionOpt
             max_stack_depth=args.max_stack_depth,
             unwind=args.unwind,
             stack_copy_size=args.stack_copy_size,
+            python=args.python,
         ),
         frames=FrameOptions(
             debug_info=args.debug_info,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 USER = "user"
 KERNEL = "kernel"
 JIT = "jit"
+PYTHON = "python"  # a CPython frame (code object, file, line): see profiler.python
 UNKNOWN = "unknown"
 
 
@@ -33,6 +34,7 @@ class Module:
 
 
 KERNEL_MODULE = Module("[kernel.kallsyms]")
+PYTHON_MODULE = Module("[python]")  # every CPython frame's (output.frame_kinds colours it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +52,11 @@ class Frame:
     line: int = 0
     address: int = 0  # the sampled address (runtime address in the process), 0 if none
     module: Module | None = None
-    kind: str = USER  # USER | KERNEL | JIT | UNKNOWN
+    kind: str = USER  # USER | KERNEL | JIT | PYTHON | UNKNOWN
     inlined: bool = False
     is_async: bool = False  # an async fn body (Rust futures), see profiler.frames.async_stacks
+    start_line: int = 0  # the function's first line (pprof Function.start_line), 0: unknown
+    system_name: str = ""  # pprof Function.system_name where it differs from ``function``
 
     @property
     def module_path(self) -> str:

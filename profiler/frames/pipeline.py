@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 FrameTransform = Callable[[list[Frame], str], list[Frame]]
 
 
+class PythonFrames(Protocol):
+    """What the pipeline asks of CPython frames (:class:`profiler.python.tracker.PythonTracker`)."""
+
+    def frames(self, sample: RawSample, native: list[Frame]) -> list[Frame]:
+        """``native`` (leaf first) with the sample's Python frames merged in."""
+
+    def stack_key(self, sample: RawSample) -> tuple:
+        """What identifies the sample's named Python stack (a part of the cache key)."""
+
+    def labels(self, sample: RawSample) -> dict[str, str]:
+        """Labels of the sample's Python thread (GIL, GC)."""
+
+
 class Symbolizing(Protocol):
     """What the pipeline asks of a symbolizer (:class:`profiler.symbolize.Symbolizer`)."""
 
@@ -62,6 +75,8 @@ class Pipeline:
     max_cached_stacks: int = 4096
     # Links Tokio tasks to the stacks that spawned them (profiler.frames.spawn_links).
     spawn_linker: SpawnLinker | None = None
+    # Merges CPython frames into native stacks (profiler.python.tracker.PythonTracker).
+    python: PythonFrames | None = None
     _cache: OrderedDict[tuple, list[Frame]] = field(default_factory=OrderedDict, repr=False)
     _by_pid: dict[int, set[tuple]] = field(default_factory=dict, repr=False)
 
@@ -78,11 +93,15 @@ class Pipeline:
         for i, addr in enumerate(sample.user_stack):
             exact = i == 0 and not leaf_is_kernel
             frames.extend(sym.user_frames(sample.pid, addr if exact else addr - 1))
+        if sample.python_stack_id and self.python is not None:
+            frames = self.python.frames(sample, frames)
         return frames
 
     def _frames(self, sample: RawSample, thread: str) -> list[Frame]:
         """Symbolized and transformed frames, cached: the same stacks recur every interval."""
         key = (sample.pid, thread, sample.user_stack, sample.kernel_stack, sample.spawn_chain)
+        if sample.python_stack_id and self.python is not None:
+            key += (sample.dwarf_unwound, self.python.stack_key(sample))
         cache = self._cache
         frames = cache.get(key)
         if frames is not None:
@@ -148,6 +167,8 @@ class Pipeline:
         }
         if sample.thread_state:
             labels["thread.state"] = sample.thread_state  # off-CPU: how the thread waited
+        if sample.python_stack_id and self.python is not None:
+            labels.update(self.python.labels(sample))
         if info is not None:
             if info.executable:
                 labels["executable"] = info.executable

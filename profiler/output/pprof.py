@@ -106,7 +106,9 @@ def _pframe(frame: Frame, mapping: PMapping | None) -> PFrame:
         line=frame.line,
         address=frame.address,
         mapping=mapping,
+        system_name=frame.system_name or None,
         inlined=frame.inlined,
+        start_line=frame.start_line,
     )
 
 

@@ -9,9 +9,10 @@ a profile that never needs these calls does not pay for the declarations.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 # Syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h).
@@ -26,6 +27,7 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
+IOV_MAX = 1024  # iovecs per process_vm_readv call (Linux's UIO_MAXIOV)
 
 _ffi: Any = None
 _libc: Any = None
@@ -103,6 +105,43 @@ class ProcessCalls:
         if ret < 0:
             err = ffi.errno
             raise OSError(err, f"process_vm_readv(pid={pid}, {address:#x}): {os.strerror(err)}")
+        return bytes(ffi.buffer(buf, ret))
+
+    def process_vm_readv_many(self, pid: int, ranges: Sequence[tuple[int, int]]) -> bytes:
+        """The ``(address, size)`` ranges of process ``pid`` read in one call, concatenated.
+
+        The kernel stops at the first range it cannot read (or reads only part of): the result
+        is then shorter than the sum of the sizes, and holds the ranges before that one (and
+        the readable start of it). At most ``IOV_MAX`` ranges. Raises ``OSError`` as
+        :meth:`process_vm_readv` (EFAULT: the first range is unreadable).
+        """
+        if len(ranges) > IOV_MAX:
+            raise OSError(errno.EINVAL, f"more than {IOV_MAX} ranges in one process_vm_readv")
+        ffi, libc = _lib()
+        total = sum(size for _, size in ranges)
+        buf = ffi.new("char[]", max(total, 1))
+        local = ffi.new("struct iovec[]", len(ranges))
+        remote = ffi.new("struct iovec[]", len(ranges))
+        at = 0
+        for i, (address, size) in enumerate(ranges):
+            local[i].iov_base = buf + at
+            local[i].iov_len = size
+            remote[i].iov_base = ffi.cast("void *", address)
+            remote[i].iov_len = size
+            at += size
+        ret = libc.syscall(
+            ffi.cast("long", _number("process_vm_readv")),
+            ffi.cast("int", pid),
+            local,
+            ffi.cast("unsigned long", len(ranges)),
+            remote,
+            ffi.cast("unsigned long", len(ranges)),
+            ffi.cast("unsigned long", 0),
+        )
+        if ret < 0:
+            err = ffi.errno
+            what = f"process_vm_readv(pid={pid}, {len(ranges)} ranges)"
+            raise OSError(err, f"{what}: {os.strerror(err)}")
         return bytes(ffi.buffer(buf, ret))
 
 

@@ -40,6 +40,7 @@ from .options import OptionError, SessionOptions
 if TYPE_CHECKING:
     from ..bpf.offcpu import OffCpuSampler
     from ..output.off_cpu import OffCpuInfo
+    from ..python.tracker import PythonTracker
 
 FIRST_DRAIN_S = 0.3
 FINAL_DRAIN_BUDGET_S = 5.0  # a stop reads what is left for at most this long
@@ -93,6 +94,7 @@ class Session:
         self._samples: list[SymbolizedSample] = []
         self._sampler: Sampler | None = None
         self._offcpu: OffCpuSampler | None = None  # with options.off_cpu
+        self._python: PythonTracker | None = None  # CPython frames (session/python.py)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -145,6 +147,10 @@ class Session:
             )
             if policy is not None:
                 policy.use_dwarf = self._sampler.add_dwarf_pids
+            from .python import start_python
+
+            self._python = start_python(self.options, self._sampler, self.registry, pids)
+            self.pipeline.python = self._python
             if self.options.off_cpu is not None:
                 from .off_cpu import start_off_cpu
 
@@ -180,6 +186,8 @@ class Session:
         self.registry.info(pid)
         if self.unwind_policy is not None:
             self.unwind_policy.first_sight(pid)
+        if self._python is not None:
+            self._python.add_process(pid)
         snapshot = getattr(self.symbolizer, "snapshot", None)
         if snapshot is not None:
             snapshot(pid, load_symbols=False)
@@ -244,6 +252,8 @@ class Session:
             raw = sampler.drain()
             if self._offcpu is not None:
                 raw += self._offcpu.drain()
+            if self._python is not None:
+                self._python.after_drain()  # names code objects while their processes live
             rescanned = self._follow_children(sampler)
             if self._liveness is not None and (tracker is None or rescanned):
                 self._liveness.check()  # exits read from /proc where events are missing
@@ -425,6 +435,8 @@ class Session:
             self._thread = None
         if self._tracker is not None:
             self._tracker.close()
+        if self._python is not None:
+            self._python.close()  # its thread reads the sampler's maps: stopped first
         if self._offcpu is not None:
             self._offcpu.close()  # first: its program shares the sampler's maps
         if self._sampler is not None:

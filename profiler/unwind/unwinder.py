@@ -119,6 +119,13 @@ class Unwinder:
             table = self.cache.vdso_table()
         elif m.is_file:
             table = self.cache.table_for_source(mappings.source(m))
+        elif not m.path:
+            # Anonymous code: CPython's perf trampolines (-X perf) have a known layout.
+            from .trampolines import trampoline_table
+
+            pid = getattr(mappings, "pid", None)
+            entry = memo[m.start] = (trampoline_table(pid, m.start, self.arch.name), 0)
+            return entry
         if table is not None:
             b = vaddr_bias(table.segments, m.start, m.offset, "x" in m.perms)
             if b is None:

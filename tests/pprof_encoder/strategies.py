@@ -19,6 +19,7 @@ frames = st.builds(
     mapping=mappings,
     system_name=st.one_of(st.none(), names),
     inlined=st.booleans(),
+    start_line=st.integers(0, 5000),
 )
 label_values = st.one_of(
     st.text(max_size=8),
