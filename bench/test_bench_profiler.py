@@ -70,6 +70,7 @@ def test_agent_cost_beside_bcc(benchmark, workload, tmp_path, freq):
 def test_drain_of_a_full_counts_map(benchmark):
     require_root()
     from profiler.bpf import sampler_program as sp
+    from profiler.bpf.layouts import SampleKey
     from profiler.bpf.options import SamplingOptions
     from profiler.bpf.sampler import Sampler
 
@@ -79,7 +80,7 @@ def test_drain_of_a_full_counts_map(benchmark):
     )
     try:
         keys = [
-            struct.pack("<IIii16s4i", 100 + i, 100 + i, -1, -1, b"bench", -1, -1, -1, -1)
+            SampleKey.pack(SampleKey(100 + i, 100 + i, -1, -1, b"bench", (-1,) * 4))
             for i in range(10240)
         ]
         one = struct.pack("<Q", 1)

@@ -113,7 +113,10 @@ class CodeObjects:
         if lay.code_firsttraceable != NONE:
             first_traceable = 2 * struct.unpack_from("<i", head, lay.code_firsttraceable)[0]
         pointers = [_u64(head, off) for off in fields[:4]]
-        strings = self._strings(pointers[:3])
+        try:
+            strings = self._strings(pointers[:3])
+        except MemoryReadError:  # the process is gone (or unreadable) since the first read
+            return None
         if strings is None:
             return None
         filename, name, qualname = strings
