@@ -43,6 +43,7 @@ from .samples import RawSample
 if TYPE_CHECKING:
     from ..process.registry import ProcessRegistry
     from ..unwind import TableCache
+    from .python_walk import PythonMaps
 
 log = logging.getLogger("profiler.offcpu")
 
@@ -76,6 +77,7 @@ class OffCpuSampler:
         dwarf_pids: Iterable[int] = (),
         targets_map: object | None = None,
         dwarf_pids_map: object | None = None,
+        python_maps: PythonMaps | None = None,
     ) -> None:
         """``options``: what to record; ``sampling``: the stacks (user/kernel, unwinding, map
         sizes and depth), as the CPU sampler takes them. ``pids``: only these processes
@@ -83,7 +85,9 @@ class OffCpuSampler:
         every process. ``registry``: the session's processes (the DWARF path looks up their
         maps); ``table_cache``: unwind tables to share; ``dwarf_pids``: with ``unwind="auto"``,
         the processes unwound with DWARF from the start. ``targets_map`` and
-        ``dwarf_pids_map``: the CPU sampler's maps (tgid -> u8) to share instead of our own."""
+        ``dwarf_pids_map``: the CPU sampler's maps (tgid -> u8) to share instead of our own;
+        ``python_maps``: the CPU sampler's CPython walk (its threads, layouts and stacks): the
+        frames of a thread leaving the CPU are walked as at a CPU sample."""
         self.options = options
         self.sampling = sampling
         self._pids = sorted(set(pids))
@@ -93,6 +97,7 @@ class OffCpuSampler:
         self._initial_dwarf_pids = sorted(set(dwarf_pids))
         self._shared_targets = targets_map
         self._shared_dwarf_pids = dwarf_pids_map
+        self._python_maps = python_maps
         self._stack = contextlib.ExitStack()
         self._active = 0
         self._closed = False
@@ -183,6 +188,7 @@ class OffCpuSampler:
             stash=self.stash,
             zero=self.zero,
             dwarf_pids=self.dwarf_pids,
+            python=self._python_maps,
         )
         if o.hook != "auto":
             hooks: tuple[str, ...] = (o.hook,)
@@ -203,6 +209,7 @@ class OffCpuSampler:
                 stack_copy=s.stack_copy_size,
                 dwarf_min_ns=o.dwarf_min_ns,
                 arch=_machine(),
+                python=self._python_maps is not None,
             )
             try:
                 self._load_and_attach(config, maps)
@@ -316,7 +323,7 @@ class OffCpuSampler:
         states: dict[int, str] = {}
         raw = self.config.raw
         for key, value in entries:
-            tgid, tid, ustack, kstack, comm, state, stack_set = _KEY.unpack_from(key)
+            tgid, tid, ustack, kstack, comm, state, stack_set, python = _KEY.unpack_from(key)
             if stack_set & STACK_NOT_KEPT:
                 ustack = kstack = -1
             name = comms.get(comm)
@@ -336,6 +343,7 @@ class OffCpuSampler:
                     count=0,
                     off_cpu_ns=round(ns * self.scale),
                     thread_state=label,
+                    python_stack_id=python,
                 )
             )
         if len(self._stack_ids[idle]) > self.sampling.stack_map_size // 2:
@@ -367,13 +375,11 @@ class OffCpuSampler:
         """
         keep: set[int] = set()
         for _key, value in self.start.lookup_batch():
-            _tgid, _tid, ustack, kstack, _comm, _state, stack_set, _ts, flags = _START.unpack_from(
-                value
-            )
+            _, _, ustack, kstack, _, _, stack_set, _, _, flags = _START.unpack_from(value)
             if not flags & FLAG_DWARF and stack_set == which:
                 keep.update((ustack, kstack))
         for key, _value in self.counts[self._active].lookup_batch():
-            _tgid, _tid, ustack, kstack, _comm, _state, stack_set = _KEY.unpack_from(key)
+            _, _, ustack, kstack, _, _, stack_set, _ = _KEY.unpack_from(key)
             if stack_set == which:
                 keep.update((ustack, kstack))
         stacks = self.stacks[which]

@@ -28,6 +28,8 @@ _HEADER = unpacker(DwarfRecordHead)
 _KSTACK_AT = OffCpuRecord.offset_of("kstack")
 _TAIL = struct.Struct("=QI")  # ns, state
 _TAIL_AT = OffCpuRecord.offset_of("ns")
+_PYTHON = struct.Struct("=Q")
+_PYTHON_AT = OffCpuRecord.offset_of("python_stack")
 
 
 class OffCpuDwarfRecords(DwarfSamples):
@@ -53,6 +55,7 @@ class OffCpuDwarfRecords(DwarfSamples):
             return  # not one of ours: the program sends whole records only
         tgid, tid, comm, ip, spv, fp, stack_len, kbytes = _HEADER.unpack_from(record, 0)
         ns, state = _TAIL.unpack_from(record, _TAIL_AT)
+        python = _PYTHON.unpack_from(record, _PYTHON_AT)[0]
         self.records += 1
         kernel: tuple[int, ...] = ()
         if 0 < kbytes <= 8 * KSTACK_DEPTH:
@@ -75,7 +78,7 @@ class OffCpuDwarfRecords(DwarfSamples):
             user = (ip,)
         if truncated:
             self.truncated += 1
-        key = (tgid, tid, comm, user, kernel, truncated, decode_state(state, self._raw))
+        key = (tgid, tid, comm, user, kernel, truncated, decode_state(state, self._raw), python)
         with self._lock:
             self._ns[key] += ns
 
@@ -94,6 +97,8 @@ class OffCpuDwarfRecords(DwarfSamples):
                 user_stack_truncated=truncated,
                 off_cpu_ns=ns,
                 thread_state=state,
+                python_stack_id=python,
+                dwarf_unwound=True,
             )
-            for (tgid, tid, comm, user, kernel, truncated, state), ns in blocks.items()
+            for (tgid, tid, comm, user, kernel, truncated, state, python), ns in blocks.items()
         ]

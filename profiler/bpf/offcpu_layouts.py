@@ -25,6 +25,7 @@ OffCpuKey = struct_type(
     comm=char(COMM_LEN),
     state=u32,  # the state the thread left in (see offcpu_program.decode_state)
     stack_set=u32,  # the set whose stack map holds the ids (bit 0), and STACK_NOT_KEPT
+    python_stack=u64,  # the Python stack's id (profiler.bpf.python_walk), 0: none
 )
 STACK_NOT_KEPT = 2  # a DWARF block below the DWARF minimum: counted without a stack
 
@@ -41,6 +42,7 @@ OffCpuRecord = struct_type(
     kstack=array(u64, KSTACK_DEPTH),
     ns=u64,
     state=u32,
+    python_stack=u64,  # as in the key
 )
 OFF_CPU_RECORD_HEADER = OffCpuRecord.size
 

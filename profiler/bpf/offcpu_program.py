@@ -72,6 +72,7 @@ from .offcpu_layouts import (
     OffCpuStart,
     OffCpuStat,
 )
+from .python_walk import PythonMaps, emit_python_call, emit_python_walk
 from .sampler_program import BPF_F_USER_STACK, BPF_NOEXIST, BPF_RB_NO_WAKEUP, PT_REGS
 
 HOOKS = ("tracepoint", "raw_tp", "tp_btf")
@@ -85,6 +86,7 @@ KEY_KERNEL_STACK = OffCpuKey.offset_of("kernel_stack")
 KEY_COMM = OffCpuKey.offset_of("comm")
 KEY_STATE = OffCpuKey.offset_of("state")
 KEY_STACK_SET = OffCpuKey.offset_of("stack_set")
+KEY_PYTHON_STACK = OffCpuKey.offset_of("python_stack")
 START_KEY = OffCpuStart.offset_of("key")  # 0: a start value begins with its key
 START_TS = OffCpuStart.offset_of("ts")
 START_FLAGS = OffCpuStart.offset_of("flags")
@@ -99,6 +101,7 @@ REC_KSTACK_BYTES = DwarfRecordHead.offset_of("kstack_bytes")
 REC_KSTACK = OffCpuRecord.offset_of("kstack")
 REC_NS = OffCpuRecord.offset_of("ns")
 REC_STATE = OffCpuRecord.offset_of("state")
+REC_PYTHON_STACK = OffCpuRecord.offset_of("python_stack")
 REC_HEADER = OFF_CPU_RECORD_HEADER  # the user stack copy follows
 
 # The raw tracepoint's state: prev_state as the scheduler has it, or this bit when the task was
@@ -149,6 +152,7 @@ class OffCpuConfig:
     # DWARF blocks shorter than this are not sent (each costs a ring record and an unwinding).
     dwarf_min_ns: int = 0
     arch: str = "x86_64"
+    python: bool = False  # walk CPython frames at switch-out (profiler.bpf.python_walk)
 
     def __post_init__(self) -> None:
         if self.hook not in HOOKS:
@@ -194,6 +198,7 @@ class OffCpuMaps:
     stash: object | None = None  # HASH task key -> record (DWARF)
     zero: object | None = None  # ARRAY of one zeroed record: the stash's initial value
     dwarf_pids: object | None = None  # HASH tgid -> u8 (dwarf="some")
+    python: PythonMaps | None = None  # the CPU sampler's walk maps (config.python)
 
 
 def _inc(a: Assembler, slot: OffCpuStat, value: object = 1) -> None:
@@ -414,7 +419,12 @@ def _dwarf_switch_out(a: Assembler, config: OffCpuConfig, maps: OffCpuMaps) -> N
     a.label("stash_ready")
     a.mov(SAVED, R0, comment="r8 = prev's stash entry")
     # tgid and tid (one u64), then the comm (two).
-    copies = ((KEY_TGID, REC_TGID), (KEY_COMM, REC_COMM), (KEY_COMM + 8, REC_COMM + 8))
+    copies = (
+        (KEY_TGID, REC_TGID),
+        (KEY_COMM, REC_COMM),
+        (KEY_COMM + 8, REC_COMM + 8),
+        (KEY_PYTHON_STACK, REC_PYTHON_STACK),
+    )
     for key_off, rec_off in copies:
         a.ldx(DW, R1, R10, _VAL + key_off)
         a.stx(DW, SAVED, rec_off, R1)
@@ -483,6 +493,8 @@ def _switch_out(a: Assembler, config: OffCpuConfig, maps: OffCpuMaps) -> None:
     a.rsh(R1, 32)
     a.stx(W, R10, _VAL + KEY_TGID, R1)
     a.stx(W, R10, _VAL + KEY_TID, SAVED)
+    if config.python:
+        emit_python_call(a, SAVED, _VAL + KEY_PYTHON_STACK)  # prev's frames: it is current
     if config.raw:
         a.stack_pointer(R1, _VAL + KEY_COMM)
         a.mov(R2, COMM_LEN)
@@ -556,6 +568,8 @@ def build_offcpu(config: OffCpuConfig, maps: OffCpuMaps) -> Assembler:
         or (config.dwarf == "some" and maps.dwarf_pids is None)
     ):
         raise ValueError("DWARF unwinding needs the ring, stash and zero maps (and dwarf_pids)")
+    if config.python and maps.python is None:
+        raise ValueError("Python frames need the walk's maps (python_walk.PythonMaps)")
     a = Assembler()
     a.mov(CTX, R1, comment="r6 = ctx")
     a.st(W, R10, _TMP, 0)
@@ -571,6 +585,8 @@ def build_offcpu(config: OffCpuConfig, maps: OffCpuMaps) -> Assembler:
     # A classic tracepoint's program filters the event for every perf user of the tracepoint
     # when it returns 0 (perf_trace_run_bpf_submit): return 1 so that others still see it.
     a.ret(0 if config.raw else 1)
+    if config.python:
+        emit_python_walk(a, maps.python)
     return a
 
 

@@ -44,6 +44,7 @@ def start_off_cpu(
         dwarf_pids=dwarf_pids,
         targets_map=sampler.targets,
         dwarf_pids_map=sampler.dwarf_pids,
+        python_maps=sampler.python_maps,
     )
 
 

@@ -57,6 +57,7 @@ def test_one_shot_help_groups_common_flags_first_and_has_examples():
         "off-CPU time: where threads wait",
         "stacks",
         "unwinding without frame pointers",
+        "Python",
         "async stacks (Rust Tokio)",
         "commands",
         "examples",

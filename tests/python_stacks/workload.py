@@ -17,6 +17,9 @@ machine is):
   hashes) while ``main`` spins in Python (holding the GIL) and calls ``collect_cycles``, which
   makes cyclic garbage and runs ``gc.collect()`` (the interpreter is in GC meanwhile).
 - ``deep``: ``main -> recurse`` 300 calls deep, then ``spin``: deeper than the walk stores.
+- ``naps``: ``main -> napper -> nap_long -> time.sleep(3 ms)`` then ``... -> nap_short ->
+  time.sleep(1 ms)``: off-CPU time, ~3:1 between the two (the summary's ``naps_s`` is the
+  time spent in each, measured around the sleeps).
 - ``rate``: pure Python calls (``main -> fib``), no system calls; the summary's ``rate_cpu``
   (calls per second of the thread's CPU time) measures a profiler's slowdown of its target:
   the CPU the target needs per unit of work (what a shared machine's load does not change).
@@ -57,6 +60,23 @@ def key_func(x):
 
 def sort_handler():
     return sorted(range(50), key=key_func)
+
+
+def nap_long(spent):
+    start = time.monotonic()
+    time.sleep(0.003)
+    spent["nap_long"] += time.monotonic() - start
+
+
+def nap_short(spent):
+    start = time.monotonic()
+    time.sleep(0.001)
+    spent["nap_short"] += time.monotonic() - start
+
+
+def napper(spent):
+    nap_long(spent)
+    nap_short(spent)
 
 
 def fib(n):
@@ -119,6 +139,11 @@ def main(mode, seconds):
         hasher.join()
     elif mode == "deep":
         recurse(300, until)
+    elif mode == "naps":
+        spent = {"nap_long": 0.0, "nap_short": 0.0}
+        while time.monotonic() < until:
+            napper(spent)
+        info["naps_s"] = spent
     elif mode == "rate":
         calls = 0
         cpu = time.thread_time()
