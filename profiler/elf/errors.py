@@ -8,7 +8,8 @@ their boundary and nothing broader: one bad binary costs its own frames, never t
 The reader-specific subclasses live next to their readers: :class:`ElfError` here (headers,
 sections, notes, symbol tables, PLT, MiniDebugInfo, the vdso image), ``CfiError`` in
 ``profiler.unwind.cfi``, ``DwarfError`` in ``profiler.symbolize.dwarf_errors``, ``PclntabError``
-in ``profiler.symbolize.go_pclntab`` and ``PerfMapError`` in ``profiler.symbolize.perf_map``.
+in ``profiler.symbolize.go_pclntab``, ``PerfMapError`` in ``profiler.symbolize.perf_map``, and
+the readers of a CPython process's memory in ``profiler.python.errors``.
 """
 
 from __future__ import annotations
