@@ -81,8 +81,9 @@ def samples_of(profile, pid: int, tid: int | None = None):
     ]
 
 
-def tree_report(profile, pid: int, tid: int) -> tuple[int, int, Counter]:
-    """(samples of the thread, samples with a whole known path, count per leaf)."""
+def tree_report(profile, pid: int, tid: int | None) -> tuple[int, int, Counter]:
+    """(samples of the thread (None: of every thread), samples with a whole known path, count
+    per leaf)."""
     total = whole = 0
     leaves: Counter[str] = Counter()
     for s in samples_of(profile, pid, tid):

@@ -17,7 +17,7 @@ import pytest
 from profiler.frames.model import PYTHON
 from profiler.session import SamplingOptions, Session, SessionOptions
 from tests.conftest import bpf_objects_held_by
-from tests.support import wait_for
+from tests.support import require_tool, wait_for
 
 from . import interpreters as I
 from .live import WORKLOAD, by_pid, profile_workload, python_path, samples_of, tree_report
@@ -244,3 +244,19 @@ def test_python_off_keeps_native_stacks():
     assert sum(s.count for s in mine) > 0.5 * info["cpu"] * 997
     assert not any(f.kind == PYTHON for s in mine for f in s.frames)
     assert not profile.kernel_stats.python
+
+
+def test_a_process_in_a_pid_namespace_of_its_own():
+    """A container's view: the interpreter numbers its threads in its own PID namespace (its
+    main thread is 1 there); the kernel walk finds them by the host's ids (``NSpid``)."""
+    host = I.require(I.DEBIAN_311)
+    unshare = require_tool("unshare")
+    ns = I.Interp("pidns-3.11", (unshare, "--pid", "--fork", "--mount-proc", *host.argv))
+    profile, info, outer = profile_workload(ns, "tree", 3)
+    assert info["main_tid"] == 1, "the workload did not run in a PID namespace of its own"
+    inner = {s.labels["pid"] for s in profile.samples} - {outer}
+    assert len(inner) == 1, f"samples of {inner}: one interpreter expected"
+    total, whole, leaves = tree_report(profile, inner.pop(), tid=None)
+    assert total > 0.6 * info["cpu"] * 997, f"{total} samples for {info['cpu']:.2f} s of CPU"
+    assert whole >= MIN_WHOLE * total, f"{whole} of {total} have the whole path"
+    assert abs(100 * leaves["leaf_a"] / whole - 75) <= SHARE_TOLERANCE
