@@ -80,7 +80,8 @@ class OffCpuDwarfRecords(DwarfSamples):
             self._ns[key] += ns
 
     def take(self) -> list[RawSample]:
-        """The blocks unwound since the last call, summed (the reader lags by one poll)."""
+        """The blocks unwound since the last call, summed (what the ring holds now first)."""
+        self._consume()
         with self._lock:
             blocks, self._ns = self._ns, Counter()
         return [

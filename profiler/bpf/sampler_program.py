@@ -30,6 +30,7 @@ from .layouts import (
     SampleKey,
     Stat,
 )
+from .ring_wakeup import emit_wakeup_flags
 from .stat_counters import emit_count_stat
 
 KEY_SIZE = SampleKey.size
@@ -51,7 +52,6 @@ REC_KSTACK_BYTES = DwarfRecordHead.offset_of("kstack_bytes")
 REC_KSTACK = DwarfRecord.offset_of("kstack")
 REC_SPAWN_CHAIN = DwarfRecord.offset_of("spawn_chain")
 REC_HEADER = RECORD_HEADER
-BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
 
 # Offsets of the user registers in the kernel's struct pt_regs (a stable ABI per architecture).
 PT_REGS = {
@@ -246,8 +246,10 @@ def _dwarf_body(
         a.st(W, R9, REC_STACK_LEN, size)
         a.ja("dwarf_submit")
     a.label("dwarf_submit")
+    # r8 (the tgid) is not needed any more: it carries the submit flags.
+    emit_wakeup_flags(a, ring, ring.spec.max_entries, R8)
     a.mov(R1, R9)
-    a.mov(R2, BPF_RB_NO_WAKEUP)
+    a.mov(R2, R8)
     a.call("ringbuf_submit")
     _count_stat(a, stats, Stat.DWARF_SAMPLES)
     a.mov(R0, 0)

@@ -104,11 +104,20 @@ class Session:
         # Set when every target pid (and every child followed) has exited; never set for a
         # whole-machine or cgroup session.
         self.targets_exited = threading.Event()
+        self._on_targets_exited: list[Callable[[], object]] = [self.targets_exited.set]
         self._liveness: TargetLiveness | None = None
         self.started_at = 0.0
         self._interval_start = 0.0
         self.stopped_at = 0.0
         self.error: BaseException | None = None
+
+    def when_targets_exit(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (from a session thread) once every target has exited."""
+        self._on_targets_exited.append(callback)
+
+    def _targets_gone(self) -> None:
+        for callback in self._on_targets_exited:
+            callback()
 
     def _transforms(self) -> list:
         mode = self.options.frames.async_stacks
@@ -128,7 +137,7 @@ class Session:
         for pid in pids:
             self._first_sight(pid)
         if pids:
-            self._liveness = TargetLiveness(pids, on_all_exited=self.targets_exited.set)
+            self._liveness = TargetLiveness(pids, on_all_exited=self._targets_gone)
         try:
             spawn_current = None
             if self.options.frames.spawn_links:
