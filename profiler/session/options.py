@@ -71,7 +71,8 @@ class SessionOptions:
 
     ``process_events``: follow exec/fork/exit from the kernel's proc connector (a process is
     snapshotted right after exec, so a short-lived one keeps its symbols; children are followed
-    at once). ``drain_interval``: seconds between drains of the kernel's maps. ``off_cpu``:
+    at once, and its symbols are loaded then). ``drain_interval``: seconds between drains of
+    the kernel's maps (a counts map that fills up half way is drained at once). ``off_cpu``:
     also record where threads wait (None: CPU only). ``view``: the sample type the profile's
     folded stacks, flame graphs and top show (samples, cpu, off_cpu, wall; "": samples).
     """
@@ -80,7 +81,7 @@ class SessionOptions:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     frames: FrameOptions = field(default_factory=FrameOptions)
     process_events: bool = True
-    drain_interval: float = 1.0
+    drain_interval: float = 5.0
     off_cpu: OffCpuOptions | None = None
     view: str = ""
 

@@ -180,9 +180,10 @@ class Session:
         self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
         self._thread.start()
 
-    def _first_sight(self, pid: int) -> None:
+    def _first_sight(self, pid: int, load_symbols: bool = False) -> None:
         """A process seen for the first time: its mappings now (it may exit later), and how to
-        unwind it. Symbol tables load when an address of a binary is first seen."""
+        unwind it. Symbol tables load when an address of a binary is first seen, or now with
+        ``load_symbols`` (each binary once: they are cached by build id)."""
         if pid in self._seen or pid <= 0:
             return
         self._seen.add(pid)
@@ -191,7 +192,7 @@ class Session:
             self.unwind_policy.first_sight(pid)
         snapshot = getattr(self.symbolizer, "snapshot", None)
         if snapshot is not None:
-            snapshot(pid, load_symbols=False)
+            snapshot(pid, load_symbols=load_symbols)
         else:
             self.registry.maps(pid)
 
@@ -235,13 +236,27 @@ class Session:
     def _drain_loop(self) -> None:
         # The first drain comes early: it lets unwind="auto" judge frame-pointer stacks (and
         # switch a process to DWARF) after a fraction of a second rather than a whole interval.
+        # Then the thread sleeps a whole drain interval, unless the program says a counts map
+        # is half full (or stop() wakes it).
         wait = min(FIRST_DRAIN_S, self.options.drain_interval)
+        sampler = self._sampler
         try:
-            while not self._stop.wait(wait):
+            while not self._stop.is_set():
+                if sampler is None:
+                    self._stop.wait(wait)
+                else:
+                    sampler.wait_for_filling(wait)
+                if self._stop.is_set():
+                    break
                 self.drain_once()
                 wait = self.options.drain_interval
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
+
+    def _stop_draining(self) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.wake()
 
     def drain_once(self) -> list[SymbolizedSample]:
         """Drain the kernel maps now and symbolize what they held."""
@@ -320,7 +335,9 @@ class Session:
         def read_afresh() -> None:
             for pid in pids:
                 self.registry.reset(pid)
-                self._first_sight(pid)
+                # Symbols now, while its files are reachable: drains are seconds apart, and
+                # a short-lived process may be gone by the next one.
+                self._first_sight(pid, load_symbols=True)
 
         self._soon(read_afresh)
 
@@ -355,7 +372,7 @@ class Session:
         The events are disabled first, so the final drains read sets that nothing writes any
         more, and they stop after ``FINAL_DRAIN_BUDGET_S`` whatever the rate was.
         """
-        self._stop.set()
+        self._stop_draining()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -427,7 +444,7 @@ class Session:
 
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
-        self._stop.set()
+        self._stop_draining()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)  # a drain in progress finishes before its maps close
