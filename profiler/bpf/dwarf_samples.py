@@ -28,7 +28,7 @@ from .samples import RawSample
 
 if TYPE_CHECKING:
     from ..process.registry import ProcessRegistry
-    from ..unwind import TableCache
+    from ..unwind import TableCache, Unwinder
 
 _HEADER = unpacker(DwarfRecordHead)
 _KSTACK_AT = DwarfRecord.offset_of("kstack")
@@ -47,11 +47,9 @@ class DwarfSamples:
     ) -> None:
         from pybpf.ringbuf import RingBuffer
 
-        from ..unwind import TableCache, Unwinder
-
         self.registry = registry
-        self.table_cache = table_cache if table_cache is not None else TableCache()
-        self._unwinder = Unwinder(cache=self.table_cache)
+        self._table_cache = table_cache
+        self._unwinder: Unwinder | None = None  # made on the first record (imports the CFI code)
         self._counts: Counter[tuple] = Counter()
         self._lock = threading.Lock()  # the aggregate
         self._reading = threading.Lock()  # the ring's consumer position (one reader at a time)
@@ -73,6 +71,24 @@ class DwarfSamples:
         with self._reading:
             self._ring.consume()
 
+    @property
+    def table_cache(self) -> TableCache:
+        """The unwind tables (the session's, or our own)."""
+        if self._table_cache is None:
+            from ..unwind import TableCache
+
+            self._table_cache = TableCache()
+        return self._table_cache
+
+    @property
+    def unwinder(self) -> Unwinder:
+        """The unwinder over :attr:`table_cache`, made on first use."""
+        if self._unwinder is None:
+            from ..unwind import Unwinder
+
+            self._unwinder = Unwinder(cache=self.table_cache)
+        return self._unwinder
+
     def _on_record(self, record: bytes) -> None:
         tgid, tid, comm, ip, spv, fp, stack_len, kbytes = _HEADER.unpack_from(record, 0)
         self.records += 1
@@ -85,12 +101,12 @@ class DwarfSamples:
             stack = bytes(record[RECORD_HEADER : RECORD_HEADER + stack_len])
             mappings = self.registry.maps(tgid)
             if mappings is not None:
-                result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                result = self.unwinder.unwind((ip, spv, fp), stack, mappings)
                 if result.truncated and "mapping" in result.reason:
                     # dlopen or JIT since we read the maps: look again (rate-limited).
                     fresh = self.registry.refresh(tgid)
                     if fresh is not None and fresh is not mappings:
-                        result = self._unwinder.unwind((ip, spv, fp), stack, fresh)
+                        result = self.unwinder.unwind((ip, spv, fp), stack, fresh)
                 user, truncated = tuple(result.addrs), result.truncated
         elif ip:
             user = (ip,)

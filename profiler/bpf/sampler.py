@@ -179,6 +179,15 @@ class Sampler:
         self._wake = RingBuffer(self.wake_ring)
         self._stack.callback(self._wake.close)
 
+        self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
+        for cpu in self.cpus:
+            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=self._cgroup)
+            self._stack.callback(event.close)
+            self.events.append(event)
+            link = attach_perf_event(self.program, event)
+            self._stack.callback(link.close)
+        # Sampling runs from here: the DWARF reader comes second (the ring holds what is sent
+        # meanwhile), so its imports and thread do not delay the start.
         if self.ring is not None:
             from .dwarf_samples import DwarfSamples
 
@@ -188,13 +197,6 @@ class Sampler:
                 self._registry = ProcessRegistry()
             self.dwarf = DwarfSamples(self.ring, self._registry, self._table_cache)
             self._stack.callback(self.dwarf.close)
-        self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
-        for cpu in self.cpus:
-            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=self._cgroup)
-            self._stack.callback(event.close)
-            self.events.append(event)
-            link = attach_perf_event(self.program, event)
-            self._stack.callback(link.close)
 
     def add_dwarf_pids(self, pids: Iterable[int]) -> None:
         """Unwind these processes (tgids) with DWARF from now on (``unwind="auto"``)."""

@@ -28,10 +28,6 @@ from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
 from ..bpf.samples import DrainStats
-from ..elf.errors import FormatError
-from ..frames.model import SymbolizedSample
-from ..frames.pipeline import Pipeline, PipelineStats, Symbolizing
-from ..output.collected import CollectedProfile
 from ..process.liveness import TargetLiveness
 from ..process.registry import ProcessRegistry
 from ..process.tree import descendants, process_state
@@ -39,7 +35,14 @@ from .options import OptionError, SessionOptions
 
 if TYPE_CHECKING:
     from ..bpf.offcpu import OffCpuSampler
+    from ..frames.model import SymbolizedSample
+    from ..frames.pipeline import Pipeline, Symbolizing
+    from ..output.collected import CollectedProfile
     from ..output.off_cpu import OffCpuInfo
+
+# What start() needs before the program is attached is imported at the top; the symbolizer,
+# the pipeline and the output (pprof_encoder) are imported when first used, after it: the time
+# from launch to sampling is what a user waits for.
 
 FIRST_DRAIN_S = 0.3
 FINAL_DRAIN_BUDGET_S = 5.0  # a stop reads what is left for at most this long
@@ -69,17 +72,8 @@ class Session:
             if why is not None:
                 raise UnknownProcessError(f"pid {pid} is a {why}: it has no stacks to sample")
         self.registry = ProcessRegistry()
-        if symbolizer is None:
-            from ..symbolize import Symbolizer
-
-            symbolizer = Symbolizer(registry=self.registry, use_dwarf=self.options.uses_dwarf)
-        self.symbolizer = symbolizer
-        self.pipeline = Pipeline(
-            symbolizer=symbolizer,
-            process_info=self.registry.info,
-            thread_name=self.registry.thread_name,
-            transforms=self._transforms(),
-        )
+        self._symbolizer = symbolizer
+        self._pipeline: Pipeline | None = None
         sampling = self.options.sampling
         self.unwind_policy = None
         self._table_cache = None
@@ -111,6 +105,30 @@ class Session:
         self.stopped_at = 0.0
         self.error: BaseException | None = None
 
+    @property
+    def symbolizer(self) -> Symbolizing:
+        """The symbolizer (a :class:`profiler.symbolize.Symbolizer` sharing the session's process
+        registry unless one was given), made on first use."""
+        if self._symbolizer is None:
+            from ..symbolize import Symbolizer
+
+            self._symbolizer = Symbolizer(registry=self.registry, use_dwarf=self.options.uses_dwarf)
+        return self._symbolizer
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Raw samples -> symbolized samples with labels (made on first use)."""
+        if self._pipeline is None:
+            from ..frames.pipeline import Pipeline
+
+            self._pipeline = Pipeline(
+                symbolizer=self.symbolizer,
+                process_info=self.registry.info,
+                thread_name=self.registry.thread_name,
+                transforms=self._transforms(),
+            )
+        return self._pipeline
+
     def when_targets_exit(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` (from a session thread) once every target has exited."""
         self._on_targets_exited.append(callback)
@@ -134,8 +152,6 @@ class Session:
         pids = list(targets.pids)
         if targets.follow_children and pids:
             pids = sorted(set(pids) | set(descendants(pids)))
-        for pid in pids:
-            self._first_sight(pid)
         if pids:
             self._liveness = TargetLiveness(pids, on_all_exited=self._targets_gone)
         try:
@@ -143,15 +159,17 @@ class Session:
             if self.options.frames.spawn_links:
                 spawn_current = self._start_spawn_tracker(pids)
             policy = self.unwind_policy
+            # Sampling first: everything else (snapshots, the unwinding judgement of each
+            # target, process events) can happen while it runs.
             self._sampler = Sampler(
                 self.options.sampling,
                 pids=pids,
                 cgroup=targets.cgroup,
                 registry=self.registry,
                 table_cache=self._table_cache,
-                dwarf_pids=policy.dwarf_pids if policy is not None else (),
                 spawn_current=spawn_current,
             )
+            self.started_at = self._interval_start = time.time()
             if policy is not None:
                 policy.use_dwarf = self._sampler.add_dwarf_pids
             if self.options.off_cpu is not None:
@@ -163,9 +181,9 @@ class Session:
                     pids=pids,
                     registry=self.registry,
                     table_cache=self._table_cache,
-                    dwarf_pids=policy.dwarf_pids if policy is not None else (),
                 )
             if self.options.process_events:
+                # Events right after the programs: a fork from now on is followed at once.
                 self._start_process_events()
                 if self._tracker is not None:
                     # Children that existed before the session: follow them too (their forks
@@ -173,10 +191,11 @@ class Session:
                     self._tracker.add_followed(pids)
             if self._liveness is not None:
                 self._liveness.check()  # a target that exited before its events were followed
+            for pid in pids:
+                self._first_sight(pid)
         except BaseException:
             self.close()
             raise
-        self.started_at = self._interval_start = time.time()
         self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
         self._thread.start()
 
@@ -199,6 +218,7 @@ class Session:
     def _start_spawn_tracker(self, pids: list[int]) -> object | None:
         """Probe the Tokio targets' spawn/poll functions; the sampler reads ``current``."""
         from ..bpf.spawn_tracker import SpawnTracker
+        from ..elf.errors import FormatError
         from ..frames.spawn_links import SpawnLinker
 
         self._spawn_tracker = SpawnTracker()
@@ -400,6 +420,8 @@ class Session:
 
     def take_profile(self) -> CollectedProfile:
         """Drain now and return only the samples since the last take (one agent interval)."""
+        from ..output.collected import CollectedProfile
+
         self.drain_once()
         now = time.time()
         with self._lock:
@@ -420,6 +442,8 @@ class Session:
 
     def profile(self) -> CollectedProfile:
         """The profile collected so far."""
+        from ..output.collected import CollectedProfile
+
         with self._lock:
             samples = list(self._samples)
         end = self.stopped_at or time.time()
@@ -465,4 +489,4 @@ class Session:
         self.close()
 
 
-__all__ = ["OptionError", "PipelineStats", "Session", "SessionOptions", "UnknownProcessError"]
+__all__ = ["OptionError", "Session", "SessionOptions", "UnknownProcessError"]
