@@ -49,8 +49,10 @@ class Targets:
 class FrameOptions:
     """What becomes of the sampled addresses.
 
-    ``debug_info``: DWARF file:line and inlined frames (``auto``: for chosen processes only; a
-    whole-machine profile uses symbol tables: DWARF of every binary costs seconds and memory).
+    ``debug_info``: DWARF file:line and inlined frames (``auto``: for chosen processes only, from
+    the binaries themselves; a whole-machine profile uses symbol tables: DWARF of every binary
+    costs seconds and memory. ``on``: also from separate debug files such as libc6-dbg's, whose
+    index costs a third of a second for a libc).
     ``async_stacks``: logical async stacks for Rust Tokio (``auto``: where Tokio frames are
     seen). ``spawn_links``: Tokio tasks linked to the stack that spawned them (uprobes on the
     targets; needs ``Targets.pids``; each probe hit costs a trap: opt-in).
@@ -101,6 +103,11 @@ class SessionOptions:
         """Whether DWARF line tables and inlined frames are read (see ``FrameOptions``)."""
         if self.frames.debug_info == "auto":
             return not self.targets.whole_machine
+        return self.frames.debug_info == "on"
+
+    @property
+    def uses_separate_debug_dwarf(self) -> bool:
+        """Whether DWARF is also read from separate debug files (``debug_info="on"`` only)."""
         return self.frames.debug_info == "on"
 
 

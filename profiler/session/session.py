@@ -112,7 +112,11 @@ class Session:
         if self._symbolizer is None:
             from ..symbolize import Symbolizer
 
-            self._symbolizer = Symbolizer(registry=self.registry, use_dwarf=self.options.uses_dwarf)
+            self._symbolizer = Symbolizer(
+                registry=self.registry,
+                use_dwarf=self.options.uses_dwarf,
+                dwarf_from_debug_files=self.options.uses_separate_debug_dwarf,
+            )
         return self._symbolizer
 
     @property
