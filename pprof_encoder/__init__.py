@@ -14,13 +14,38 @@ or turn it into an OpenTelemetry ``ExportProfilesServiceRequest``:
 Layers (one concern each): :mod:`.wire` (protobuf wire format), :mod:`.profile` (the model),
 :mod:`.encode`/:mod:`.decode` (model ↔ pprof bytes), :mod:`.validate` (pprof's rules),
 :mod:`.builder`, :mod:`.otlp` (OTLP profiles), :mod:`.folded` (collapsed stacks), :mod:`.top`.
+The names below are imported on first use: ``import pprof_encoder.names`` costs nothing else.
 """
 
-from .builder import Frame, ProfileBuilder
-from .decode import decode_profile, parse
-from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
-from .validate import InvalidProfileError, check_valid
-from .wire import DecodeError
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .builder import Frame, ProfileBuilder
+    from .decode import decode_profile, parse
+    from .profile import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
+    from .validate import InvalidProfileError, check_valid
+    from .wire import DecodeError
+
+_WHERE = {
+    "DecodeError": "wire",
+    "Frame": "builder",
+    "Function": "profile",
+    "InvalidProfileError": "validate",
+    "Label": "profile",
+    "Line": "profile",
+    "Location": "profile",
+    "Mapping": "profile",
+    "Profile": "profile",
+    "ProfileBuilder": "builder",
+    "Sample": "profile",
+    "ValueType": "profile",
+    "check_valid": "validate",
+    "decode_profile": "decode",
+    "parse": "decode",
+}
 
 __all__ = [
     "DecodeError",
@@ -39,3 +64,10 @@ __all__ = [
     "decode_profile",
     "parse",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pprof_encoder' has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)

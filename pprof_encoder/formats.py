@@ -15,26 +15,13 @@ from collections.abc import Mapping
 from .decode import parse
 from .folded import FoldedFormatError, format_folded, parse_folded
 from .merge import merge
+from .names import FORMATS, format_from_name
 from .otlp import AttributeValue, decode_request, encode_request
 from .profile import Profile
 from .validate import check_valid
 from .wire import DecodeError
 
-FORMATS = ("pprof", "folded", "otlp")
-
-
-def format_from_name(name: str) -> str | None:
-    """The format a file name suggests, or None (``-`` and unknown names)."""
-    lower = name.lower()
-    if lower.endswith(".gz"):
-        lower = lower[:-3]
-    if "otlp" in lower.rsplit("/", 1)[-1] or lower.endswith(".binpb"):
-        return "otlp"
-    if lower.endswith((".folded", ".collapsed", ".txt", ".stacks")):
-        return "folded"
-    if lower.endswith((".pb", ".pprof", ".prof", ".proto")):
-        return "pprof"
-    return None
+__all__ = ["FORMATS", "dump", "format_from_name", "load", "otlp_to_profile"]
 
 
 def _gunzip(data: bytes) -> bytes:

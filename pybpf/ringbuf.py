@@ -20,6 +20,7 @@ The map fd itself is pollable: :meth:`RingBuffer.poll` waits on it with epoll.
 from __future__ import annotations
 
 import mmap
+import os
 import select
 from collections.abc import Callable
 
@@ -109,6 +110,9 @@ class RingBuffer(Closeable):
         self._map = ring_map
         self._mappings: list[tuple[object, int]] = []
         self._epoll = select.epoll()
+        # An eventfd in the same epoll set: wake() ends a wait from another thread.
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._wake_fd, select.EPOLLIN)
         k = kernel()
         try:
             consumer = k.mmap(
@@ -146,14 +150,34 @@ class RingBuffer(Closeable):
         """The epoll fd: readable when the ring has data (to nest in another event loop)."""
         return self._epoll.fileno()
 
+    def wait(self, timeout_ms: int = -1) -> bool:
+        """Wait up to ``timeout_ms`` (-1: forever) until the kernel signals records or another
+        thread calls :meth:`wake`; True if records are there. Reads nothing.
+
+        The kernel signals when a program submits without ``BPF_RB_NO_WAKEUP`` (or with
+        ``BPF_RB_FORCE_WAKEUP``): a program can batch wake-ups, e.g. at a fill threshold.
+        """
+        self._check_open()
+        if self._reader.available() == 0:
+            for fd, _ in self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1):
+                if fd == self._wake_fd:
+                    try:
+                        os.eventfd_read(self._wake_fd)
+                    except BlockingIOError:
+                        pass
+        return self._reader.available() > 0
+
+    def wake(self) -> None:
+        """End a :meth:`wait` (or :meth:`poll`) in progress in another thread."""
+        self._check_open()
+        os.eventfd_write(self._wake_fd, 1)
+
     def poll(self, timeout_ms: int = -1) -> int:
         """Wait up to ``timeout_ms`` (-1: forever) for records, then read them all.
 
         Returns the number of records handed to the callback.
         """
-        self._check_open()
-        if self._reader.available() == 0:
-            self._epoll.poll(timeout_ms / 1000 if timeout_ms >= 0 else -1)
+        self.wait(timeout_ms)
         return self._reader.read(self.callback)
 
     def consume(self, limit: int | None = None) -> int:
@@ -165,4 +189,10 @@ class RingBuffer(Closeable):
         """Unmap the ring and close the epoll fd."""
         k = kernel()
         mappings, self._mappings = self._mappings, []
-        close_all([*(lambda m=m: k.munmap(*m) for m in mappings), self._epoll.close])
+        close_all(
+            [
+                *(lambda m=m: k.munmap(*m) for m in mappings),
+                self._epoll.close,
+                lambda: os.close(self._wake_fd),
+            ]
+        )

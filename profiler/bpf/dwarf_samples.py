@@ -1,9 +1,10 @@
 """DWARF-unwound samples: read the sampler's ring buffer, unwind each copied stack, aggregate.
 
 The BPF program sends, for processes without frame pointers, the user registers and a copy of
-the top of the user stack (see :mod:`profiler.bpf.sampler_program`). A reader thread consumes the
-ring buffer every few milliseconds, unwinds each record at once with :mod:`profiler.unwind`
-(tables cached by build id; a per-process pc → row memo), and keeps only the resulting addresses,
+the top of the user stack (see :mod:`profiler.bpf.sampler_program`). A reader thread consumes
+the ring buffer when the program wakes it (at half full) and the drain reads what is left; each
+record is unwound at once with :mod:`profiler.unwind` (tables cached by build id; a per-process
+pc → row memo), and only the resulting addresses are kept,
 aggregated by key like the in-kernel counts map does. :meth:`DwarfSamples.take` hands the
 aggregate to the drain, so both kinds of samples flow through the same pipeline.
 """
@@ -27,7 +28,7 @@ from .samples import RawSample
 
 if TYPE_CHECKING:
     from ..process.registry import ProcessRegistry
-    from ..unwind import TableCache
+    from ..unwind import TableCache, Unwinder
 
 _HEADER = unpacker(DwarfRecordHead)
 _KSTACK_AT = DwarfRecord.offset_of("kstack")
@@ -35,7 +36,6 @@ _CHAIN = struct.Struct(f"={SPAWN_DEPTH}i")
 _CHAIN_AT = DwarfRecord.offset_of("spawn_chain")
 _PYTHON = struct.Struct("=Q")
 _PYTHON_AT = DwarfRecord.offset_of("python_stack")
-POLL_MS = 100  # the ring holds RING_SECONDS (0.25 s) at full rate: polling at 10 Hz is safe
 
 
 class DwarfSamples:
@@ -49,13 +49,12 @@ class DwarfSamples:
     ) -> None:
         from pybpf.ringbuf import RingBuffer
 
-        from ..unwind import TableCache, Unwinder
-
         self.registry = registry
-        self.table_cache = table_cache if table_cache is not None else TableCache()
-        self._unwinder = Unwinder(cache=self.table_cache)
+        self._table_cache = table_cache
+        self._unwinder: Unwinder | None = None  # made on the first record (imports the CFI code)
         self._counts: Counter[tuple] = Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the aggregate
+        self._reading = threading.Lock()  # the ring's consumer position (one reader at a time)
         self.truncated = 0
         self.records = 0
         self._ring = RingBuffer(ring_map, self._on_record)
@@ -64,8 +63,33 @@ class DwarfSamples:
         self._thread.start()
 
     def _run(self) -> None:
+        # Asleep until the program wakes us (the ring is half full, see bpf/ring_wakeup.py) or
+        # close() does: no wake-ups when nothing is sent.
         while not self._stop.is_set():
-            self._ring.poll(POLL_MS)
+            if self._ring.wait(-1):
+                self._consume()
+
+    def _consume(self) -> None:
+        with self._reading:
+            self._ring.consume()
+
+    @property
+    def table_cache(self) -> TableCache:
+        """The unwind tables (the session's, or our own)."""
+        if self._table_cache is None:
+            from ..unwind import TableCache
+
+            self._table_cache = TableCache()
+        return self._table_cache
+
+    @property
+    def unwinder(self) -> Unwinder:
+        """The unwinder over :attr:`table_cache`, made on first use."""
+        if self._unwinder is None:
+            from ..unwind import Unwinder
+
+            self._unwinder = Unwinder(cache=self.table_cache)
+        return self._unwinder
 
     def _on_record(self, record: bytes) -> None:
         tgid, tid, comm, ip, spv, fp, stack_len, kbytes = _HEADER.unpack_from(record, 0)
@@ -79,12 +103,12 @@ class DwarfSamples:
             stack = bytes(record[RECORD_HEADER : RECORD_HEADER + stack_len])
             mappings = self.registry.maps(tgid)
             if mappings is not None:
-                result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                result = self.unwinder.unwind((ip, spv, fp), stack, mappings)
                 if result.truncated and "mapping" in result.reason:
                     # dlopen or JIT since we read the maps: look again (rate-limited).
                     fresh = self.registry.refresh(tgid)
                     if fresh is not None and fresh is not mappings:
-                        result = self._unwinder.unwind((ip, spv, fp), stack, fresh)
+                        result = self.unwinder.unwind((ip, spv, fp), stack, fresh)
                 user, truncated = tuple(result.addrs), result.truncated
         elif ip:
             user = (ip,)
@@ -103,11 +127,14 @@ class DwarfSamples:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._ring.wake()
         self._thread.join()
-        self._ring.consume()
+        self._consume()
 
     def take(self) -> list[RawSample]:
-        """The samples unwound since the last call, aggregated (the reader lags by one poll)."""
+        """The samples unwound since the last call, aggregated (what the ring holds now is
+        read first, so nothing lags behind the drain)."""
+        self._consume()
         with self._lock:
             counts, self._counts = self._counts, Counter()
         out = []
@@ -131,5 +158,6 @@ class DwarfSamples:
     def close(self) -> None:
         """Stop the reader thread and unmap the ring buffer."""
         self._stop.set()
+        self._ring.wake()
         self._thread.join()
         self._ring.close()

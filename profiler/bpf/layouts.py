@@ -53,6 +53,10 @@ DwarfRecord = struct_type(
 )
 RECORD_HEADER = DwarfRecord.size  # the user stack copy follows
 
+# The one entry of the control array: which set of maps the program fills, and how many new
+# keys it inserted into each set's counts map (it wakes the drain when one passes a threshold).
+Control = struct_type("Control", active=u32, pad=u32, new_keys=array(u32, 2))
+
 
 def spawn_chain(ids: tuple[int, ...] | list[int]) -> tuple[int, ...]:
     """A decoded ``spawn_chain`` field: the stack ids up to the first missing link (-1)."""

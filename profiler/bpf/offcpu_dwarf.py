@@ -67,12 +67,12 @@ class OffCpuDwarfRecords(DwarfSamples):
             stack = bytes(record[OFF_CPU_RECORD_HEADER : OFF_CPU_RECORD_HEADER + stack_len])
             mappings = self.registry.maps(tgid)
             if mappings is not None:
-                result = self._unwinder.unwind((ip, spv, fp), stack, mappings)
+                result = self.unwinder.unwind((ip, spv, fp), stack, mappings)
                 if result.truncated and "mapping" in result.reason:
                     # dlopen or JIT since we read the maps: look again (rate-limited).
                     fresh = self.registry.refresh(tgid)
                     if fresh is not None and fresh is not mappings:
-                        result = self._unwinder.unwind((ip, spv, fp), stack, fresh)
+                        result = self.unwinder.unwind((ip, spv, fp), stack, fresh)
                 user, truncated = tuple(result.addrs), result.truncated
         elif ip:
             user = (ip,)
@@ -83,7 +83,8 @@ class OffCpuDwarfRecords(DwarfSamples):
             self._ns[key] += ns
 
     def take(self) -> list[RawSample]:
-        """The blocks unwound since the last call, summed (the reader lags by one poll)."""
+        """The blocks unwound since the last call, summed (what the ring holds now first)."""
+        self._consume()
         with self._lock:
             blocks, self._ns = self._ns, Counter()
         return [

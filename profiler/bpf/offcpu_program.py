@@ -73,7 +73,8 @@ from .offcpu_layouts import (
     OffCpuStat,
 )
 from .python_walk import PythonMaps, emit_python_call, emit_python_walk
-from .sampler_program import BPF_F_USER_STACK, BPF_NOEXIST, BPF_RB_NO_WAKEUP, PT_REGS
+from .ring_wakeup import emit_wakeup_flags
+from .sampler_program import BPF_F_USER_STACK, BPF_NOEXIST, PT_REGS
 
 HOOKS = ("tracepoint", "raw_tp", "tp_btf")
 
@@ -342,10 +343,10 @@ def _dwarf_switch_in(a: Assembler, config: OffCpuConfig, maps: OffCpuMaps) -> No
     a.stx(DW, SAVED, REC_NS, R1)
     a.ldx(W, R1, R10, _VAL + KEY_STATE)
     a.stx(W, SAVED, REC_STATE, R1)
+    emit_wakeup_flags(a, maps.ring, maps.ring.spec.max_entries, R4)
     a.ld_map_fd(R1, maps.ring)
     a.mov(R2, SAVED)
     a.mov(R3, config.record_size)
-    a.mov(R4, BPF_RB_NO_WAKEUP)
     a.call("ringbuf_output")
     a.jeq(R0, 0, "dwarf_sent")
     _inc(a, OffCpuStat.DWARF_RING_FULL)

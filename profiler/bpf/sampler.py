@@ -18,7 +18,7 @@ from pybpf.maps import MapSpec, MapType
 from pybpf.programs import ProgramSpec, ProgramType
 
 from . import sampler_program as sp
-from .layouts import RECORD_HEADER, SampleKey, Stat, spawn_chain, unpacker
+from .layouts import RECORD_HEADER, Control, SampleKey, Stat, spawn_chain, unpacker
 from .options import SamplingOptions
 from .samples import DrainStats, RawSample
 
@@ -125,7 +125,8 @@ class Sampler:
             self._map(MapSpec(f"pp_stacks{i}", MapType.STACK_TRACE, 4, 8 * depth, o.stack_map_size))
             for i in (0, 1)
         )
-        self.control = self._map(MapSpec("pp_control", MapType.ARRAY, 4, 4, 1))
+        self.control = self._map(MapSpec("pp_control", MapType.ARRAY, 4, Control.size, 1))
+        self.wake_ring = self._map(MapSpec("pp_wake", MapType.RINGBUF, 0, 0, 4096))
         self.stats_map = self._map(MapSpec("pp_stats", MapType.PERCPU_ARRAY, 4, 8, len(Stat)))
         self.ring = self.dwarf_pids = None
         self.dwarf = None
@@ -161,6 +162,7 @@ class Sampler:
             stack_copy=o.stack_copy_size,
             arch=_machine(),
             spawn_links=self._spawn_current is not None,
+            wake_after=max(1, o.counts_map_size // 2),
             python=self.python_maps is not None,
         )
         insns = sp.build_sampler(
@@ -173,6 +175,7 @@ class Sampler:
             self.ring,
             self.dwarf_pids,
             self._spawn_current,
+            self.wake_ring,
             self.python_maps,
         )
         self.insns = insns
@@ -181,7 +184,20 @@ class Sampler:
         )
         self.program = spec.load()
         self._stack.callback(self.program.close)
+        from pybpf.ringbuf import RingBuffer
 
+        self._wake = RingBuffer(self.wake_ring)
+        self._stack.callback(self._wake.close)
+
+        self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
+        for cpu in self.cpus:
+            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=self._cgroup)
+            self._stack.callback(event.close)
+            self.events.append(event)
+            link = attach_perf_event(self.program, event)
+            self._stack.callback(link.close)
+        # Sampling runs from here: the DWARF reader comes second (the ring holds what is sent
+        # meanwhile), so its imports and thread do not delay the start.
         if self.ring is not None:
             from .dwarf_samples import DwarfSamples
 
@@ -191,13 +207,6 @@ class Sampler:
                 self._registry = ProcessRegistry()
             self.dwarf = DwarfSamples(self.ring, self._registry, self._table_cache)
             self._stack.callback(self.dwarf.close)
-        self.cpus = list(o.cpus) if o.cpus is not None else online_cpus()
-        for cpu in self.cpus:
-            event = open_cpu_clock(cpu=cpu, freq=o.freq, cgroup=self._cgroup)
-            self._stack.callback(event.close)
-            self.events.append(event)
-            link = attach_perf_event(self.program, event)
-            self._stack.callback(link.close)
 
     def add_dwarf_pids(self, pids: Iterable[int]) -> None:
         """Unwind these processes (tgids) with DWARF from now on (``unwind="auto"``)."""
@@ -228,6 +237,19 @@ class Sampler:
             return
         for pid in pids:
             self.targets.update(struct.pack("<I", pid), b"\x01")
+
+    def wait_for_filling(self, timeout: float | None) -> bool:
+        """Sleep up to ``timeout`` seconds (``None``: until :meth:`wake`) or until a counts map
+        is half full; True if the program asked for a drain."""
+        filling = self._wake.wait(-1 if timeout is None else int(timeout * 1000))
+        if filling:
+            self._wake.consume()
+        return filling
+
+    def wake(self) -> None:
+        """End a :meth:`wait_for_filling` in another thread (nothing once closed)."""
+        if not self._wake.closed:
+            self._wake.wake()
 
     def disable(self) -> None:
         """Stop sampling (the events stay open): a final drain then reads a set nothing writes,
@@ -264,7 +286,10 @@ class Sampler:
         """
         idle = self._active
         self._active ^= 1
-        self.control.update(struct.pack("<I", 0), struct.pack("<I", self._active))
+        # The new active set's new-key count starts again (its map was emptied last time).
+        self.control.update(
+            struct.pack("<I", 0), Control.pack(Control(active=self._active, new_keys=(0, 0)))
+        )
         time.sleep(FLIP_GRACE_S)
         counts, stacks = self.counts[idle], self.stacks[idle]
         entries = counts.lookup_and_delete_batch()

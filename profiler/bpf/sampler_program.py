@@ -25,12 +25,14 @@ from .layouts import (
     KSTACK_DEPTH,
     RECORD_HEADER,
     SPAWN_DEPTH,
+    Control,
     DwarfRecord,
     DwarfRecordHead,
     SampleKey,
     Stat,
 )
 from .python_walk import PythonMaps, emit_python_call, emit_python_walk
+from .ring_wakeup import BPF_RB_FORCE_WAKEUP, emit_wakeup_flags
 from .stat_counters import emit_count_stat
 
 KEY_SIZE = SampleKey.size
@@ -54,7 +56,6 @@ REC_KSTACK = DwarfRecord.offset_of("kstack")
 REC_SPAWN_CHAIN = DwarfRecord.offset_of("spawn_chain")
 REC_PYTHON_STACK = DwarfRecord.offset_of("python_stack")
 REC_HEADER = RECORD_HEADER
-BPF_RB_NO_WAKEUP = 1  # user space polls on a timer: no wakeup per record
 
 # Offsets of the user registers in the kernel's struct pt_regs (a stable ABI per architecture).
 PT_REGS = {
@@ -84,6 +85,7 @@ class SamplerConfig:
     stack_copy: int = 8192  # bytes of user stack copied per DWARF sample (a power of two)
     arch: str = "x86_64"
     spawn_links: bool = False  # read the Tokio spawn chain of the polled task (SpawnTracker)
+    wake_after: int = 5120  # new keys in a set that wake the drain (half the counts map)
     python: bool = False  # walk CPython frames of known threads (profiler.bpf.python_walk)
 
     @property
@@ -130,10 +132,39 @@ def _lookup_and_add(a: Assembler, counts: object, missing: str) -> None:
     a.atomic_add(DW, R0, 0, R1)
 
 
-def _sample_body(
-    a: Assembler, config: SamplerConfig, counts: object, stacks: object, stats: object
+def _new_key_inserted(
+    a: Assembler, config: SamplerConfig, control: object, wake: object, which: int, done: str
 ) -> None:
-    """Emit the stacks + count part for one set of maps; ends in exit."""
+    """Emit: count a new key of set ``which``; when the count reaches the threshold, wake the
+    drain (one 8-byte record with a forced wake-up), so a filling map is drained early."""
+    a.st(W, R10, _TMP, 0)
+    a.ld_map_fd(R1, control)
+    a.mov(R2, R10)
+    a.add(R2, _TMP)
+    a.call("map_lookup_elem")
+    a.jeq(R0, 0, done)
+    a.mov(R1, 1)
+    offset = Control.offset_of("new_keys") + 4 * which
+    a.atomic_add(W, R0, offset, R1, fetch=True, comment=f"r1 = control.new_keys[{which}]++")
+    a.jne(R1, config.wake_after - 1, done)
+    a.ld_map_fd(R1, wake)
+    a.mov(R2, R10)
+    a.add(R2, _TMP)
+    a.mov(R3, 8)
+    a.mov(R4, BPF_RB_FORCE_WAKEUP)
+    a.call("ringbuf_output", comment="the counts map is half full: wake the drain")
+
+
+def _sample_body(
+    a: Assembler,
+    config: SamplerConfig,
+    counts: object,
+    stacks: object,
+    stats: object,
+    wake: tuple[object, object, int] | None = None,
+) -> None:
+    """Emit the stacks + count part for one set of maps; ends in exit. ``wake``: (control,
+    wake ring, set index) to count the set's new keys and wake the drain when it fills."""
     if config.user_stacks:
         slots = (Stat.USER_STACK_COLLISIONS, Stat.USER_STACK_ERRORS)
         _stack_id(a, stacks, stats, BPF_F_USER_STACK, KEY_USER_STACK, slots)
@@ -158,9 +189,14 @@ def _sample_body(
     a.add(R3, _TMP)
     a.mov(R4, BPF_NOEXIST)
     a.call("map_update_elem")
-    a.jeq(R0, 0, counted)
+    inserted = f"inserted_{len(a)}"
+    a.jeq(R0, 0, inserted)
     a.jne(R0, -errno.EEXIST, full, comment="no room for a new key")
     _lookup_and_add(a, counts, full)
+    a.ja(counted)
+    a.label(inserted)
+    if wake is not None:
+        _new_key_inserted(a, config, wake[0], wake[1], wake[2], counted)
     a.ja(counted)
     a.label(full)
     _count_stat(a, stats, Stat.COUNTS_MAP_FULL)
@@ -253,8 +289,10 @@ def _dwarf_body(
         a.st(W, R9, REC_STACK_LEN, size)
         a.ja("dwarf_submit")
     a.label("dwarf_submit")
+    # r8 (the tgid) is not needed any more: it carries the submit flags.
+    emit_wakeup_flags(a, ring, ring.spec.max_entries, R8)
     a.mov(R1, R9)
-    a.mov(R2, BPF_RB_NO_WAKEUP)
+    a.mov(R2, R8)
     a.call("ringbuf_submit")
     _count_stat(a, stats, Stat.DWARF_SAMPLES)
     a.mov(R0, 0)
@@ -271,9 +309,14 @@ def build_sampler(
     ring: object | None = None,
     dwarf_pids: object | None = None,
     spawn_current: object | None = None,
+    wake: object | None = None,
     python_maps: PythonMaps | None = None,
 ) -> Assembler:
-    """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``)."""
+    """Assemble the sampler for ``config`` over the given maps (objects with ``.fd``).
+
+    ``wake``: a small ring buffer the program writes to when a counts map is half full (the
+    drain waits on it; without it, only the drain interval paces the drains).
+    """
     a = Assembler()
     a.mov(R6, R1, comment="r6 = ctx (struct bpf_perf_event_data *)")
     a.call("get_current_pid_tgid")
@@ -336,9 +379,9 @@ def build_sampler(
     a.jeq(R0, 0, "filtered")
     a.ldx(B, R9, R0, 0, comment="r9 = active set (0 or 1)")
     a.jne(R9, 0, "set1")
-    _sample_body(a, config, counts[0], stacks[0], stats)
+    _sample_body(a, config, counts[0], stacks[0], stats, (control, wake, 0) if wake else None)
     a.label("set1")
-    _sample_body(a, config, counts[1], stacks[1], stats)
+    _sample_body(a, config, counts[1], stacks[1], stats, (control, wake, 1) if wake else None)
 
     a.label("filtered")
     _count_stat(a, stats, Stat.FILTERED)

@@ -126,8 +126,8 @@ def add_stack_flags(p: argparse.ArgumentParser, *, spawn_links: bool = True) -> 
         "--debug-info",
         choices=MODES,
         default=F.debug_info,
-        help="DWARF file:line and inlined frames (auto: for chosen processes, not for the "
-        "whole machine)",
+        help="DWARF file:line and inlined frames (auto: for chosen processes, from their own "
+        "binaries; on: also from separate debug files, and for the whole machine)",
     )
     u = p.add_argument_group("unwinding without frame pointers")
     u.add_argument(

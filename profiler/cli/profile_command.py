@@ -27,7 +27,6 @@ from .signals import StopOnSignals
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 # How often the wait loop looks at signals and targets (a drain interval is 1 s).
-POLL_S = 0.1
 
 
 class UsageError(Exception):
@@ -183,6 +182,7 @@ def _wait(session: object, args: argparse.Namespace, stop: StopOnSignals) -> boo
     with a progress line on a terminal."""
     deadline = time.monotonic() + args.duration if args.duration else None
     exited = session.targets_exited  # type: ignore[attr-defined]
+    session.when_targets_exit(stop.event.set)  # type: ignore[attr-defined]
     tty = sys.stderr.isatty() and not args.quiet
     next_progress = time.monotonic()
     while not stop.stopped and not exited.is_set():
@@ -196,8 +196,10 @@ def _wait(session: object, args: argparse.Namespace, stop: StopOnSignals) -> boo
             elapsed = time.time() - session.started_at  # type: ignore[attr-defined]
             sys.stderr.write(f"\r  {elapsed:6.1f} s  {st.samples} samples  {st.stacks} stacks ")
             sys.stderr.flush()
-        # Short waits: a signal or the last target's exit ends the run at once.
-        stop.wait(POLL_S if left is None else min(POLL_S, left))
+        # A signal or the last target's exit sets the event: nothing to poll for. Wake up only
+        # for the progress line.
+        wake = 1.0 if tty else None
+        stop.wait(wake if left is None else min(left, wake or left))
     if tty:
         sys.stderr.write("\n")
     return exited.is_set()

@@ -34,7 +34,6 @@ from .program import program_name
 from .signals import StopOnSignals
 
 GRACE_S = 2.0  # after a SIGINT, how long the command may take to exit before we pass it on
-POLL_S = 0.1  # how often the wait loop looks at signals
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -154,9 +153,13 @@ def wait_for_command(held: object, stop: StopOnSignals) -> int:
     forwarded = False
     forward_at: float | None = None  # when a SIGINT is passed on if the command still runs
     while True:
-        status = held.wait(POLL_S)  # type: ignore[attr-defined]
+        # Blocked until the command exits or a signal arrives (the signal pipe), or until a
+        # SIGINT's grace period ends: no polling.
+        timeout = None if forward_at is None or forwarded else forward_at - time.monotonic()
+        status = held.wait(timeout, wake_fd=stop.fileno())  # type: ignore[attr-defined]
         if status is not None:
             return status
+        stop.clear_wakeup()
         if stop.received > seen:
             seen = stop.received
             signum = stop.last or signal.SIGINT

@@ -13,11 +13,12 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from pprof_encoder.formats import format_from_name
-from pprof_encoder.profile import Profile
+from pprof_encoder.names import format_from_name
 
-from .title import ProfileTitle
+if TYPE_CHECKING:
+    from pprof_encoder.profile import Profile
 
 FORMATS = ("pprof", "folded", "otlp", "svg", "html", "speedscope")
 KERNEL_SUFFIX = "_[k]"  # flamegraph.pl's marker of kernel frames in folded stacks
@@ -83,6 +84,8 @@ def render(
         from .pprof import build_otlp
 
         return build_otlp(profile, resource or {})
+    from .title import ProfileTitle
+
     title = ProfileTitle.from_profile(profile, sample_index)
     if fmt == "html":
         from .html_flamegraph import render_html

@@ -111,19 +111,20 @@ class HeldCommand:
                 code = errno.EIO
             raise CommandError(code, os.strerror(code), self.argv[0])
 
-    def wait(self, timeout: float | None) -> int | None:
-        """Wait up to ``timeout`` seconds (``None``: no limit) for the command to exit; its
-        shell-style exit status, or ``None`` while it runs."""
+    def wait(self, timeout: float | None, wake_fd: int | None = None) -> int | None:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for the command to exit, or until
+        ``wake_fd`` is readable; its shell-style exit status, or ``None`` while it runs."""
         if self.status is not None:
             return self.status
-        if timeout is None:
+        if timeout is None and wake_fd is None:
             _, status = os.waitpid(self.pid, 0)
             self.status = exit_status(status)
             return self.status
         if self._pidfd is None:
             self._pidfd = os.pidfd_open(self.pid)
-        ready, _, _ = select.select([self._pidfd], [], [], max(0.0, timeout))
-        if not ready:
+        fds = [self._pidfd] if wake_fd is None else [self._pidfd, wake_fd]
+        ready, _, _ = select.select(fds, [], [], None if timeout is None else max(0.0, timeout))
+        if self._pidfd not in ready:
             return None
         pid, status = os.waitpid(self.pid, os.WNOHANG)
         if pid == 0:

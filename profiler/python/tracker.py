@@ -32,6 +32,7 @@ import logging
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -181,11 +182,13 @@ class PythonTracker:
         stacks: PythonStacks,
         registry: ProcessRegistry,
         mode: str = "auto",
+        report: Iterable[int] = (),
     ) -> None:
         self.maps = maps
         self.stacks = stacks
         self.registry = registry
         self.mode = mode
+        self.report = set(report)  # processes to say why they get no Python frames
         self.processes: dict[int, PythonProcess] = {}
         self.not_walkable: dict[int, str] = {}  # pid -> why (kept for reports)
         self._pending: dict[int, int] = {}  # pid -> retries left
@@ -221,14 +224,12 @@ class PythonTracker:
             self._upkeep = None
 
     # -- processes --------------------------------------------------------------------------
-    def add_process(self, pid: int, *, report: bool = False) -> bool:
-        """Look for a CPython in ``pid``; True when its frames will be walked.
-
-        ``report``: log why not (``mode="on"`` reports every process with a CPython we cannot
-        walk).
-        """
+    def add_process(self, pid: int) -> bool:
+        """Look for a CPython in ``pid``; True when its frames will be walked. Why not is
+        logged as a warning for the processes of ``report`` (and, with ``mode="on"``, for
+        every process with a CPython we cannot walk)."""
         with self._lock:
-            return self._add_process(pid, report)
+            return self._add_process(pid, pid in self.report)
 
     def _add_process(self, pid: int, report: bool) -> bool:
         if pid in self.processes or pid <= 0:

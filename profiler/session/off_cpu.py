@@ -28,7 +28,7 @@ def start_off_cpu(
     pids: Iterable[int],
     registry: ProcessRegistry,
     table_cache: TableCache | None,
-    dwarf_pids: Iterable[int],
+    dwarf_pids: Iterable[int] = (),
 ) -> OffCpuSampler:
     """An :class:`OffCpuSampler` for a session's ``options`` beside its CPU ``sampler``
     (``options.off_cpu`` must be set); ``pids``: the targets the sampler was given."""

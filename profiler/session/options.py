@@ -49,8 +49,10 @@ class Targets:
 class FrameOptions:
     """What becomes of the sampled addresses.
 
-    ``debug_info``: DWARF file:line and inlined frames (``auto``: for chosen processes only; a
-    whole-machine profile uses symbol tables: DWARF of every binary costs seconds and memory).
+    ``debug_info``: DWARF file:line and inlined frames (``auto``: for chosen processes only, from
+    the binaries themselves; a whole-machine profile uses symbol tables: DWARF of every binary
+    costs seconds and memory. ``on``: also from separate debug files such as libc6-dbg's, whose
+    index costs a third of a second for a libc).
     ``async_stacks``: logical async stacks for Rust Tokio (``auto``: where Tokio frames are
     seen). ``spawn_links``: Tokio tasks linked to the stack that spawned them (uprobes on the
     targets; needs ``Targets.pids``; each probe hit costs a trap: opt-in).
@@ -71,7 +73,8 @@ class SessionOptions:
 
     ``process_events``: follow exec/fork/exit from the kernel's proc connector (a process is
     snapshotted right after exec, so a short-lived one keeps its symbols; children are followed
-    at once). ``drain_interval``: seconds between drains of the kernel's maps. ``off_cpu``:
+    at once, and its symbols are loaded then). ``drain_interval``: seconds between drains of
+    the kernel's maps (a counts map that fills up half way is drained at once). ``off_cpu``:
     also record where threads wait (None: CPU only). ``view``: the sample type the profile's
     folded stacks, flame graphs and top show (samples, cpu, off_cpu, wall; "": samples).
     """
@@ -80,7 +83,7 @@ class SessionOptions:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     frames: FrameOptions = field(default_factory=FrameOptions)
     process_events: bool = True
-    drain_interval: float = 1.0
+    drain_interval: float = 5.0
     off_cpu: OffCpuOptions | None = None
     view: str = ""
 
@@ -100,6 +103,11 @@ class SessionOptions:
         """Whether DWARF line tables and inlined frames are read (see ``FrameOptions``)."""
         if self.frames.debug_info == "auto":
             return not self.targets.whole_machine
+        return self.frames.debug_info == "on"
+
+    @property
+    def uses_separate_debug_dwarf(self) -> bool:
+        """Whether DWARF is also read from separate debug files (``debug_info="on"`` only)."""
         return self.frames.debug_info == "on"
 
 

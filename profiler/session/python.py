@@ -12,7 +12,6 @@ through the registry's one forget path, and the pipeline merges its frames into 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..process.scan import pids_mapping
@@ -28,21 +27,24 @@ PYTHON_FILES = re.compile(rb"/(?:libpython3\.\d+[td]*\.so[^/\n]*|python3(?:\.\d+
 
 
 def start_python(
-    options: SessionOptions,
-    sampler: Sampler,
-    registry: ProcessRegistry,
-    pids: Iterable[int],
+    options: SessionOptions, sampler: Sampler, registry: ProcessRegistry
 ) -> PythonTracker | None:
-    """A started tracker for ``sampler``'s walk (None when it walks no Python frames); ``pids``:
-    the targets the sampler was given (none: every process that may run CPython)."""
+    """A started tracker for ``sampler``'s walk (None when it walks no Python frames). With
+    target pids, their interpreters are looked for at their first sight (the session's); for
+    the whole machine or a cgroup, now, in every process that may run CPython."""
     if sampler.python_maps is None or sampler.python_stacks is None:
         return None
+    mode = options.sampling.python
     tracker = PythonTracker(
-        sampler.python_maps, sampler.python_stacks, registry, options.sampling.python
+        sampler.python_maps,
+        sampler.python_stacks,
+        registry,
+        mode,
+        report=options.targets.pids if mode == "on" else (),
     )
     registry.add_listener(tracker.forget)
-    targets = set(options.targets.pids)
-    for pid in list(pids) or pids_mapping(PYTHON_FILES):
-        tracker.add_process(pid, report=pid in targets and options.sampling.python == "on")
+    if not options.targets.pids:
+        for pid in pids_mapping(PYTHON_FILES):
+            tracker.add_process(pid)
     tracker.start_upkeep()
     return tracker

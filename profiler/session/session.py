@@ -28,10 +28,6 @@ from typing import TYPE_CHECKING
 
 from ..bpf.sampler import Sampler
 from ..bpf.samples import DrainStats
-from ..elf.errors import FormatError
-from ..frames.model import SymbolizedSample
-from ..frames.pipeline import Pipeline, PipelineStats, Symbolizing
-from ..output.collected import CollectedProfile
 from ..process.liveness import TargetLiveness
 from ..process.registry import ProcessRegistry
 from ..process.tree import descendants, process_state
@@ -39,8 +35,15 @@ from .options import OptionError, SessionOptions
 
 if TYPE_CHECKING:
     from ..bpf.offcpu import OffCpuSampler
+    from ..frames.model import SymbolizedSample
+    from ..frames.pipeline import Pipeline, Symbolizing
+    from ..output.collected import CollectedProfile
     from ..output.off_cpu import OffCpuInfo
     from ..python.tracker import PythonTracker
+
+# What start() needs before the program is attached is imported at the top; the symbolizer,
+# the pipeline and the output (pprof_encoder) are imported when first used, after it: the time
+# from launch to sampling is what a user waits for.
 
 FIRST_DRAIN_S = 0.3
 FINAL_DRAIN_BUDGET_S = 5.0  # a stop reads what is left for at most this long
@@ -70,17 +73,8 @@ class Session:
             if why is not None:
                 raise UnknownProcessError(f"pid {pid} is a {why}: it has no stacks to sample")
         self.registry = ProcessRegistry()
-        if symbolizer is None:
-            from ..symbolize import Symbolizer
-
-            symbolizer = Symbolizer(registry=self.registry, use_dwarf=self.options.uses_dwarf)
-        self.symbolizer = symbolizer
-        self.pipeline = Pipeline(
-            symbolizer=symbolizer,
-            process_info=self.registry.info,
-            thread_name=self.registry.thread_name,
-            transforms=self._transforms(),
-        )
+        self._symbolizer = symbolizer
+        self._pipeline: Pipeline | None = None
         sampling = self.options.sampling
         self.unwind_policy = None
         self._table_cache = None
@@ -106,11 +100,49 @@ class Session:
         # Set when every target pid (and every child followed) has exited; never set for a
         # whole-machine or cgroup session.
         self.targets_exited = threading.Event()
+        self._on_targets_exited: list[Callable[[], object]] = [self.targets_exited.set]
         self._liveness: TargetLiveness | None = None
         self.started_at = 0.0
         self._interval_start = 0.0
         self.stopped_at = 0.0
         self.error: BaseException | None = None
+
+    @property
+    def symbolizer(self) -> Symbolizing:
+        """The symbolizer (a :class:`profiler.symbolize.Symbolizer` sharing the session's process
+        registry unless one was given), made on first use."""
+        if self._symbolizer is None:
+            from ..symbolize import Symbolizer
+
+            self._symbolizer = Symbolizer(
+                registry=self.registry,
+                use_dwarf=self.options.uses_dwarf,
+                dwarf_from_debug_files=self.options.uses_separate_debug_dwarf,
+            )
+        return self._symbolizer
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Raw samples -> symbolized samples with labels (made on first use)."""
+        if self._pipeline is None:
+            from ..frames.pipeline import Pipeline
+
+            self._pipeline = Pipeline(
+                symbolizer=self.symbolizer,
+                process_info=self.registry.info,
+                thread_name=self.registry.thread_name,
+                transforms=self._transforms(),
+                python=self._python,
+            )
+        return self._pipeline
+
+    def when_targets_exit(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (from a session thread) once every target has exited."""
+        self._on_targets_exited.append(callback)
+
+    def _targets_gone(self) -> None:
+        for callback in self._on_targets_exited:
+            callback()
 
     def _transforms(self) -> list:
         mode = self.options.frames.async_stacks
@@ -127,30 +159,26 @@ class Session:
         pids = list(targets.pids)
         if targets.follow_children and pids:
             pids = sorted(set(pids) | set(descendants(pids)))
-        for pid in pids:
-            self._first_sight(pid)
         if pids:
-            self._liveness = TargetLiveness(pids, on_all_exited=self.targets_exited.set)
+            self._liveness = TargetLiveness(pids, on_all_exited=self._targets_gone)
         try:
             spawn_current = None
             if self.options.frames.spawn_links:
                 spawn_current = self._start_spawn_tracker(pids)
             policy = self.unwind_policy
+            # Sampling first: everything else (snapshots, the unwinding judgement of each
+            # target, process events) can happen while it runs.
             self._sampler = Sampler(
                 self.options.sampling,
                 pids=pids,
                 cgroup=targets.cgroup,
                 registry=self.registry,
                 table_cache=self._table_cache,
-                dwarf_pids=policy.dwarf_pids if policy is not None else (),
                 spawn_current=spawn_current,
             )
+            self.started_at = self._interval_start = time.time()
             if policy is not None:
                 policy.use_dwarf = self._sampler.add_dwarf_pids
-            from .python import start_python
-
-            self._python = start_python(self.options, self._sampler, self.registry, pids)
-            self.pipeline.python = self._python
             if self.options.off_cpu is not None:
                 from .off_cpu import start_off_cpu
 
@@ -160,9 +188,9 @@ class Session:
                     pids=pids,
                     registry=self.registry,
                     table_cache=self._table_cache,
-                    dwarf_pids=policy.dwarf_pids if policy is not None else (),
                 )
             if self.options.process_events:
+                # Events right after the programs: a fork from now on is followed at once.
                 self._start_process_events()
                 if self._tracker is not None:
                     # Children that existed before the session: follow them too (their forks
@@ -170,16 +198,24 @@ class Session:
                     self._tracker.add_followed(pids)
             if self._liveness is not None:
                 self._liveness.check()  # a target that exited before its events were followed
+            from .python import start_python
+
+            # Interpreters of the targets at their first sight (below), else of the machine.
+            self._python = start_python(self.options, self._sampler, self.registry)
+            if self._pipeline is not None:
+                self._pipeline.python = self._python
+            for pid in pids:
+                self._first_sight(pid)
         except BaseException:
             self.close()
             raise
-        self.started_at = self._interval_start = time.time()
         self._thread = threading.Thread(target=self._drain_loop, name="pp-drain", daemon=True)
         self._thread.start()
 
-    def _first_sight(self, pid: int) -> None:
+    def _first_sight(self, pid: int, load_symbols: bool = False) -> None:
         """A process seen for the first time: its mappings now (it may exit later), and how to
-        unwind it. Symbol tables load when an address of a binary is first seen."""
+        unwind it. Symbol tables load when an address of a binary is first seen, or now with
+        ``load_symbols`` (each binary once: they are cached by build id)."""
         if pid in self._seen or pid <= 0:
             return
         self._seen.add(pid)
@@ -190,13 +226,14 @@ class Session:
             self._python.add_process(pid)
         snapshot = getattr(self.symbolizer, "snapshot", None)
         if snapshot is not None:
-            snapshot(pid, load_symbols=False)
+            snapshot(pid, load_symbols=load_symbols)
         else:
             self.registry.maps(pid)
 
     def _start_spawn_tracker(self, pids: list[int]) -> object | None:
         """Probe the Tokio targets' spawn/poll functions; the sampler reads ``current``."""
         from ..bpf.spawn_tracker import SpawnTracker
+        from ..elf.errors import FormatError
         from ..frames.spawn_links import SpawnLinker
 
         self._spawn_tracker = SpawnTracker()
@@ -234,13 +271,27 @@ class Session:
     def _drain_loop(self) -> None:
         # The first drain comes early: it lets unwind="auto" judge frame-pointer stacks (and
         # switch a process to DWARF) after a fraction of a second rather than a whole interval.
+        # Then the thread sleeps a whole drain interval, unless the program says a counts map
+        # is half full (or stop() wakes it).
         wait = min(FIRST_DRAIN_S, self.options.drain_interval)
+        sampler = self._sampler
         try:
-            while not self._stop.wait(wait):
+            while not self._stop.is_set():
+                if sampler is None:
+                    self._stop.wait(wait)
+                else:
+                    sampler.wait_for_filling(wait)
+                if self._stop.is_set():
+                    break
                 self.drain_once()
                 wait = self.options.drain_interval
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
+
+    def _stop_draining(self) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.wake()
 
     def drain_once(self) -> list[SymbolizedSample]:
         """Drain the kernel maps now and symbolize what they held."""
@@ -321,7 +372,9 @@ class Session:
         def read_afresh() -> None:
             for pid in pids:
                 self.registry.reset(pid)
-                self._first_sight(pid)
+                # Symbols now, while its files are reachable: drains are seconds apart, and
+                # a short-lived process may be gone by the next one.
+                self._first_sight(pid, load_symbols=True)
 
         self._soon(read_afresh)
 
@@ -356,7 +409,7 @@ class Session:
         The events are disabled first, so the final drains read sets that nothing writes any
         more, and they stop after ``FINAL_DRAIN_BUDGET_S`` whatever the rate was.
         """
-        self._stop.set()
+        self._stop_draining()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -384,6 +437,8 @@ class Session:
 
     def take_profile(self) -> CollectedProfile:
         """Drain now and return only the samples since the last take (one agent interval)."""
+        from ..output.collected import CollectedProfile
+
         self.drain_once()
         now = time.time()
         with self._lock:
@@ -404,6 +459,8 @@ class Session:
 
     def profile(self) -> CollectedProfile:
         """The profile collected so far."""
+        from ..output.collected import CollectedProfile
+
         with self._lock:
             samples = list(self._samples)
         end = self.stopped_at or time.time()
@@ -428,7 +485,7 @@ class Session:
 
     def close(self) -> None:
         """Detach and free every kernel object (idempotent)."""
-        self._stop.set()
+        self._stop_draining()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=10)  # a drain in progress finishes before its maps close
@@ -451,4 +508,4 @@ class Session:
         self.close()
 
 
-__all__ = ["OptionError", "PipelineStats", "Session", "SessionOptions", "UnknownProcessError"]
+__all__ = ["OptionError", "Session", "SessionOptions", "UnknownProcessError"]

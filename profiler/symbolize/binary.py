@@ -63,6 +63,7 @@ class Binary:
         pid: int | None = None,
         proc: str = "/proc",
         use_dwarf: bool = True,
+        dwarf_from_debug_files: bool = True,
     ) -> None:
         """``elf``: the opened headers (not kept open); ``sources``: where to reopen it, in
         order (none: an in-memory image such as the vdso); ``pid``: the process whose root the
@@ -78,6 +79,7 @@ class Binary:
         self._demangle = demangle
         self._counters = counters
         self._use_dwarf = use_dwarf
+        self._dwarf_from_debug_files = use_dwarf and dwarf_from_debug_files
         self._image_elf = elf if not sources else None  # an in-memory image (vdso): no file
         self._has_symtab = elf.has_symtab()
         self._has_debug_info = elf.has_debug_info()
@@ -134,7 +136,9 @@ class Binary:
                 self.symbols, self.symbol_source = table, table.source
             else:
                 dynsym = table
-        need_debug_file = self.symbols is None or (self._use_dwarf and not self._has_debug_info)
+        need_debug_file = self.symbols is None or (
+            self._dwarf_from_debug_files and not self._has_debug_info
+        )
         if need_debug_file and (self.build_id or self.debuglink):
             self.debug_file = self._finder.find(
                 self.display_path,
@@ -163,7 +167,7 @@ class Binary:
         # DWARF is opened on the first lookup, not here: snapshots load symbol tables of every
         # binary a process maps, but samples hit few of them, and a DWARF index is costly.
         if self._use_dwarf:
-            if debug_has_dwarf:
+            if debug_has_dwarf and self._dwarf_from_debug_files:
                 self._dwarf_source = self.debug_file
             elif self._has_debug_info and opened is not None:
                 self._dwarf_source = opened

@@ -72,10 +72,12 @@ class Symbolizer:
     a process's maps at most every ``refresh_interval`` seconds when an address falls outside
     them). ``debug_roots``: where separate debug files live (``/usr/lib/debug``). ``use_dwarf``:
     ask ``profiler.symbolize.dwarf`` for file:line and inlined frames where a binary (or its
-    debug file) has DWARF. ``kernel_refresh_interval``: at most this often, a kernel address past
-    the core kernel that no symbol covers makes us re-read kallsyms (modules and BPF programs
-    loaded later). ``max_cached_addresses``: the budget of the per-process address caches
-    together (about half a kilobyte each). ``kallsyms_path`` exists for tests.
+    debug file) has DWARF; ``dwarf_from_debug_files``: False reads DWARF only from the binaries
+    themselves (a separate debug file still gives symbols). ``kernel_refresh_interval``: at most
+    this often, a kernel address past the core kernel that no symbol covers makes us re-read
+    kallsyms (modules and BPF programs loaded later). ``max_cached_addresses``: the budget of
+    the per-process address caches together (about half a kilobyte each). ``kallsyms_path``
+    exists for tests.
 
     Frames come innermost first (inlined frames before the function that holds them). Call
     :meth:`close` (or use ``with``) to drop everything held.
@@ -87,6 +89,7 @@ class Symbolizer:
         registry: ProcessRegistry | None = None,
         debug_roots: Sequence[str] = DEFAULT_DEBUG_ROOTS,
         use_dwarf: bool = True,
+        dwarf_from_debug_files: bool = True,
         refresh_interval: float = 1.0,
         kernel_refresh_interval: float = 30.0,
         max_cached_addresses: int = 1 << 14,
@@ -95,6 +98,7 @@ class Symbolizer:
     ) -> None:
         self.stats = SymbolizerStats()
         self.use_dwarf = use_dwarf
+        self.dwarf_from_debug_files = dwarf_from_debug_files
         self.registry = registry or ProcessRegistry(proc, refresh_interval)
         self.registry.add_listener(self._on_forget)
         self.max_cached_addresses = max_cached_addresses
@@ -345,6 +349,7 @@ class Symbolizer:
             pid=pid,
             proc=self._proc,
             use_dwarf=self.use_dwarf,
+            dwarf_from_debug_files=self.dwarf_from_debug_files,
         )
         if elf.build_id:
             self._by_build_id[elf.build_id] = binary

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from ..elf.errors import FormatError
-from ..elf.file import ElfFile
 from ..process.files import FileSource, HostFile
-from .cfi import CfiError
-from .elf_binary import ElfUnwindInfo, read_elf_unwind_info
-from .lazy_table import LazyUnwindTable
-from .table import UnwindTable, build_table
+
+if TYPE_CHECKING:
+    from .elf_binary import ElfUnwindInfo
+    from .lazy_table import LazyUnwindTable
+    from .table import UnwindTable
+
+    Table = UnwindTable | LazyUnwindTable
 
 VDSO = "[vdso]"
 MAX_ELF_SIZE = 4 << 30  # a mapped file larger than this is not read
-
-
-Table = UnwindTable | LazyUnwindTable
 
 
 class TableCache:
@@ -66,6 +66,9 @@ class TableCache:
                     self._by_build_id.move_to_end(build_id)
                     self.hits += 1
                     return table
+            from ..elf.file import ElfFile
+            from .elf_binary import read_elf_unwind_info
+
             try:
                 with ElfFile.from_fd(os.dup(fd), source.label) as elf:
                     info = read_elf_unwind_info(elf)
@@ -83,6 +86,10 @@ class TableCache:
         return table
 
     def _build(self, info: ElfUnwindInfo) -> Table:
+        from .cfi import CfiError
+        from .lazy_table import LazyUnwindTable
+        from .table import build_table
+
         if self.lazy:
             try:
                 lazy = LazyUnwindTable.from_info(info)
@@ -102,6 +109,8 @@ class TableCache:
         image = read_own_vdso()
         if image is None:
             return None
+        from .elf_binary import read_elf_unwind_info
+
         try:
             info = read_elf_unwind_info(image)
             table = self._by_build_id.get(info.build_id)

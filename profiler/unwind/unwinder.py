@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..process.files import FileSource
 from ..process.maps import Mapping
 from .arch import Arch, host_arch
-from .cache import VDSO, Table, TableCache
+from .cache import VDSO, TableCache
 from .cfi import CFA_DEREF, CFA_PLT, CFA_REG, R_AT_REG, R_OFFSET, R_SAME, R_UNDEFINED, R_VAL_OFFSET
 from .elf_binary import vaddr_bias
 from .table import CFA_NONE, NO_INFO, REG_SP, Row
+
+if TYPE_CHECKING:
+    from .cache import Table
 
 # Why a walk stopped. The first three are clean ends of the stack.
 END_RA_UNDEFINED = "end of stack: CFI marks the return address undefined"

@@ -9,6 +9,7 @@ off_cpu), folded per sample type, the wall view per thread, state names, duratio
 from __future__ import annotations
 
 import gzip
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.proto.collector.profiles.v1development.profiles_service_pb2 import (
@@ -272,9 +273,12 @@ def test_durations():
 
 
 class FakeMap:
-    def __init__(self, fd: int) -> None:
+    """What the assembler needs of a map: an fd, a name, a spec (the ring's size)."""
+
+    def __init__(self, fd: int, max_entries: int = 1 << 20) -> None:
         self.fd = fd
         self.name = f"m{fd}"
+        self.spec = SimpleNamespace(max_entries=max_entries)
 
 
 @pytest.mark.parametrize("hook", op.HOOKS)

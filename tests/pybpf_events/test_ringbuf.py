@@ -146,6 +146,23 @@ def test_poll_times_out_empty_and_wakes_on_data(no_fd_leak):
             assert os.readlink(f"/proc/self/fd/{ring.fileno()}") == "anon_inode:[eventpoll]"
 
 
+@pytest.mark.bpf
+def test_wake_ends_a_wait_from_another_thread(no_fd_leak):
+    import threading
+    import time
+
+    with emitter(MapType.RINGBUF) as (ring_map, _emit):
+        with ringbuf.RingBuffer(ring_map) as ring:
+            result: list[bool] = []
+            waiter = threading.Thread(target=lambda: result.append(ring.wait(-1)))
+            waiter.start()
+            time.sleep(0.2)  # the waiter is asleep in epoll by now (nothing else wakes it)
+            assert waiter.is_alive()
+            ring.wake()
+            waiter.join(5)
+            assert not waiter.is_alive() and result == [False]  # woken, and no records
+
+
 class _CountingMmaps(Kernel):
     def __init__(self, fail_on: int | None = None):
         self.fail_on = fail_on
