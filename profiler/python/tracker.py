@@ -1,4 +1,4 @@
-"""Per-process CPython state for a session: interpreters found, thread maps kept, frames named.
+"""Per-process CPython state for a session: interpreters found, thread maps kept.
 
 :class:`PythonTracker` is what a session talks to (through :mod:`profiler.session.python`):
 
@@ -11,8 +11,9 @@
   walked from then on) and retry processes whose runtime was not initialised yet.
 - :meth:`~PythonTracker.after_drain`: take the stacks the kernel stored and name their code
   objects while the processes live, then refresh.
-- :meth:`~PythonTracker.frames`: a sample's stack with its Python frames merged in
-  (:mod:`.merge`), code objects named through a per-process cache (:mod:`.code_objects`).
+- :meth:`~PythonTracker.frames`, :meth:`~PythonTracker.stack_key`,
+  :meth:`~PythonTracker.labels`: what the pipeline asks, answered by the tracker's
+  :class:`~.stack_names.StackNames` (the processes it found, named).
 - :meth:`~PythonTracker.forget` (a :class:`~profiler.process.registry.ProcessRegistry`
   listener): the process exited and its samples are symbolized, or it exec'd.
 - :meth:`~PythonTracker.start_upkeep`: a light thread that, every :data:`UPKEEP_S`, names the
@@ -36,37 +37,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..bpf.python_layouts import (
-    FIRST_LINE_MASK,
-    MAX_LAYOUTS,
-    RUN_END,
-    STATE_GC,
-    STATE_GIL,
-    STATE_KNOWN,
-    ThreadEntry,
-    WalkLayout,
-)
+from ..bpf.python_layouts import MAX_LAYOUTS, ThreadEntry, WalkLayout
 from ..bpf.python_walk import check_layout
-from ..frames.model import PYTHON, PYTHON_MODULE, Frame
 from ..process.threads import task_links
 from .code_objects import CodeObjects
 from .errors import InterpreterNotFound, MemoryReadError
 from .interpreter import Interpreter, find_interpreter
 from .layouts import Layout
 from .memory import ProcessMemory
-from .merge import merge, split_runs
+from .stack_names import ProcessNames, StackNames
 from .threads import interpreter_states, kernel_thread_map
 
 if TYPE_CHECKING:
-    from ..bpf.python_stacks import PyFrames, PythonStacks
+    from ..bpf.python_stacks import PythonStacks
     from ..bpf.python_walk import PythonMaps
     from ..bpf.samples import RawSample
+    from ..frames.model import Frame
     from ..process.registry import ProcessRegistry
 
 log = logging.getLogger("profiler.python")
 
 MAX_RETRIES = 20  # refreshes a process whose runtime is not initialised yet is looked at again
-MAX_FRAME_CACHE = 1 << 16  # per process
 UPKEEP_S = 0.2  # new Python stacks are named this often
 THREADS_S = 0.5  # thread lists are re-read this often (when the number of threads changed)
 FULL_REFRESH_S = 5.0  # ... and at least this often
@@ -82,15 +73,10 @@ class PythonProcess:
 
     interpreter: Interpreter
     memory: ProcessMemory
-    codes: CodeObjects
     layout_id: int
-    keeps_frame_pointers: bool | None  # whether the interpreter loop keeps a frame pointer
     gil: int = 0  # address of the GIL's last_holder (its locked int is 8 bytes on); 0: unknown
     gc: int = 0  # address of the main interpreter's gc.collecting; 0: unknown
     threads: dict[int, int] = field(default_factory=dict)  # host tid -> PyThreadState
-    # (code, offset, word) -> (frame, its serial: equal frames share one) or None (skipped)
-    frames: dict[tuple[int, int, int], tuple[Frame, int] | None] = field(default_factory=dict)
-    keys: dict[int, tuple] = field(default_factory=dict)  # stack id -> stack_key()
     exited: bool = False
     tasks: int = 0  # links of /proc/PID/task at the last walk of the thread list
     refreshed: float = 0.0  # time.monotonic() of that walk
@@ -105,8 +91,6 @@ class PythonTrackerStats:
     thread_updates: int = 0  # py_threads entries written
     refreshes: int = 0
     thread_walks: int = 0  # thread lists read (refreshes skip processes whose count is steady)
-    frames_named: int = 0
-    unknown_code: int = 0
 
 
 def walk_layout(layout: Layout) -> WalkLayout:
@@ -193,8 +177,7 @@ class PythonTracker:
         self.not_walkable: dict[int, str] = {}  # pid -> why (kept for reports)
         self._pending: dict[int, int] = {}  # pid -> retries left
         self._layouts: dict[bytes, int] = {}  # packed layout -> id in py_layouts
-        self._serials: dict[Frame, int] = {}  # a number per distinct Python frame (stack keys)
-        self._next_serial = 1
+        self.names = StackNames(stacks)
         self.stats = PythonTrackerStats()
         # The drain thread, the process-event thread and the upkeep thread all use the tracker.
         self._lock = threading.RLock()
@@ -207,7 +190,7 @@ class PythonTracker:
         def run() -> None:
             last_threads = 0.0
             while not self._stop.wait(UPKEEP_S):
-                self._name_new_stacks()
+                self.names.name_new_stacks()
                 now = time.monotonic()
                 if now - last_threads >= THREADS_S:
                     last_threads = now
@@ -258,15 +241,12 @@ class PythonTracker:
         except InterpreterNotFound as exc:
             self._not_found(pid, exc, report)
             return False
-        proc = PythonProcess(
-            interpreter=interp,
-            memory=memory,
-            codes=CodeObjects(memory, interp.layout, interp.code_type),
-            layout_id=layout_id,
-            keeps_frame_pointers=_keeps_frame_pointers(interp, memory),
-        )
+        proc = PythonProcess(interpreter=interp, memory=memory, layout_id=layout_id)
         proc.gil, proc.gc = _state_addresses(interp, memory)
         self.processes[pid] = proc
+        codes = CodeObjects(memory, interp.layout, interp.code_type)
+        fp = _keeps_frame_pointers(interp, memory)
+        self.names.add(pid, ProcessNames(codes, interp.eval_ranges, fp))
         self._pending.pop(pid, None)
         self.not_walkable.pop(pid, None)
         self.stats.processes += 1
@@ -357,6 +337,7 @@ class PythonTracker:
             proc = self.processes.pop(pid, None)
             if proc is not None:
                 self._update_threads(pid, proc, {})
+            self.names.forget(pid)
             self._pending.pop(pid, None)
             self.not_walkable.pop(pid, None)
 
@@ -364,113 +345,18 @@ class PythonTracker:
         """Right after a drain: take the stacks the kernel stored since and name their code
         objects now, before anything slower (native symbolization) runs (a process may exit at
         any moment, and its memory with it); then follow new threads."""
-        self._name_new_stacks()
+        self.names.name_new_stacks()
         self.refresh()
 
-    # -- frames -----------------------------------------------------------------------------
-
-    def _name_new_stacks(self) -> None:
-        for pid, frames in self.stacks.take_new():
-            with self._lock:
-                self._named(pid, frames)
-
-    def _named(self, pid: int, stack: PyFrames) -> tuple[list[list[Frame]], tuple]:
-        """(runs, key): the runs of Python frames, and a key of the named stack (the frames'
-        serial numbers and run ends) that is equal for stacks that read the same."""
-        proc = self.processes.get(pid)
-        if proc is None:
-            return [], ()
-        frames: list[Frame] = []
-        serials: list[int] = []
-        ends: list[bool] = []
-        cache = proc.frames
-        for entry in stack:
-            got = cache.get(entry, False)
-            if got is False:
-                got = self._intern(self._frame(proc, *entry))
-                if len(cache) >= MAX_FRAME_CACHE:
-                    cache.clear()
-                    proc.keys.clear()
-                cache[entry] = got
-            if got is None:
-                if entry[2] & RUN_END and ends:
-                    ends[-1] = True  # a skipped frame ends its run: its caller ends it now
-                continue
-            frames.append(got[0])
-            serials.append(got[1])
-            ends.append(bool(entry[2] & RUN_END))
-        return split_runs(frames, ends), (tuple(serials), tuple(ends))
-
-    def _intern(self, frame: Frame | None) -> tuple[Frame, int] | None:
-        """``frame`` with the serial number of the first equal frame (never reused)."""
-        if frame is None:
-            return None
-        serial = self._serials.get(frame)
-        if serial is None:
-            if len(self._serials) >= MAX_FRAME_CACHE:
-                self._serials.clear()  # later equal frames get new numbers: keys stay unique
-            serial = self._serials[frame] = self._next_serial
-            self._next_serial += 1
-        return frame, serial
-
-    def _frame(self, proc: PythonProcess, code: int, offset: int, word: int) -> Frame | None:
-        info = proc.codes.get(code, word & FIRST_LINE_MASK)
-        if offset >= 1 << 31:
-            offset -= 1 << 32  # the walk stores a signed difference in 32 bits
-        if info.lines is not None and offset < info.first_traceable:
-            return None  # pushed but not started (an incomplete frame): not running yet
-        if info.filename == "" and info.first_line == 0:
-            self.stats.unknown_code += 1
-        self.stats.frames_named += 1
-        return Frame(
-            function=info.qualname,
-            file=info.filename,
-            line=info.line_at(max(offset, 0)),
-            module=PYTHON_MODULE,
-            kind=PYTHON,
-            start_line=info.first_line,
-            system_name=info.name if info.name != info.qualname else "",
-        )
+    # -- frames (see .stack_names) -------------------------------------------------------
+    def frames(self, sample: RawSample, native: list[Frame]) -> list[Frame]:
+        """``native`` (kernel + user frames, leaf first) with the sample's Python frames merged."""
+        return self.names.frames(sample, native)
 
     def stack_key(self, sample: RawSample) -> tuple:
-        """What identifies the sample's Python stack once named: its frames (by serial: equal
-        frames share one) and run ends. Instruction offsets that map to the same line give the
-        same key, so a pipeline caching by it merges and symbolizes each named stack once (a
-        recursive function makes thousands of offset variants of a few named stacks).
-        """
-        stack_id = sample.python_stack_id
-        proc = self.processes.get(sample.pid)
-        if proc is None or not stack_id:
-            return (stack_id,)
-        key = proc.keys.get(stack_id)
-        if key is None:
-            with self._lock:
-                key = self._named(sample.pid, self.stacks.resolve(sample.pid, stack_id))[1]
-                if len(proc.keys) >= MAX_FRAME_CACHE:
-                    proc.keys.clear()
-                proc.keys[stack_id] = key
-        return key
+        """What identifies the sample's named Python stack (see ``StackNames.stack_key``)."""
+        return self.names.stack_key(sample)
 
     def labels(self, sample: RawSample) -> dict[str, str]:
         """Labels of a sample of a known Python thread: GIL held or not, in GC or not."""
-        state = sample.python_stack_id
-        out = {}
-        if state & STATE_KNOWN:
-            out["python_gil"] = "held" if state & STATE_GIL else "not held"
-        if state & STATE_GC:
-            out["python_gc"] = "collecting"
-        return out
-
-    def frames(self, sample: RawSample, native: list[Frame]) -> list[Frame]:
-        """``native`` (kernel + user frames, leaf first) with the sample's Python frames merged."""
-        if not sample.python_stack_id:
-            return native
-        with self._lock:
-            stack = self.stacks.resolve(sample.pid, sample.python_stack_id)
-            runs = self._named(sample.pid, stack)[0] if stack else []
-        if not runs:
-            return native
-        proc = self.processes.get(sample.pid)
-        reliable = sample.dwarf_unwound or proc is None or proc.keeps_frame_pointers is not False
-        ranges = proc.interpreter.eval_ranges if proc is not None else ()
-        return merge(native, runs, native_reliable=reliable, eval_ranges=ranges)
+        return self.names.labels(sample)
