@@ -231,7 +231,8 @@ class PythonTracker:
             self._not_found(pid, exc, report)
             return False
         except MemoryReadError as exc:
-            self._not_found(pid, InterpreterNotFound(str(exc), retry=True), report)
+            reason = f"pid {pid}: cannot read its thread states ({exc})"
+            self._not_found(pid, InterpreterNotFound(reason, retry=True), report)
             return False
         if not threads and not self._pending.get(pid):
             # Caught before Py_Initialize made its first thread state: look again later.
@@ -258,11 +259,12 @@ class PythonTracker:
         if exc.version or "free-threaded" in exc.reason:
             self.not_walkable[pid] = exc.reason
             self.stats.not_walkable += 1
-            (log.warning if report or self.mode == "on" else log.info)("%s", exc.reason)
+            warn = report or self.mode == "on"
+            (log.warning if warn else log.info)("no Python frames for %s", exc.reason)
         elif exc.retry:
             self._pending.setdefault(pid, MAX_RETRIES)
         elif report:
-            log.warning("no Python frames for pid %d: %s", pid, exc.reason)
+            log.warning("no Python frames for %s", exc.reason)
 
     def _layout_id(self, interp: Interpreter) -> int:
         entry = walk_layout(interp.layout)
