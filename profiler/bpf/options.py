@@ -33,7 +33,9 @@ class SamplingOptions:
     every process (``"dwarf"``), or per process as its binaries need (``"auto"``: the session
     chooses). ``stack_copy_size``: bytes of user stack copied per DWARF sample (a power of two).
     ``cpus``: ``None`` for every online CPU. ``ring_size``: bytes of the DWARF ring buffer, 0 to
-    size it from the rate.
+    size it from the rate. ``leaf_callers``: recover the caller a frame-pointer walk skips (a
+    frameless leaf, a prologue or epilogue: :mod:`profiler.bpf.leaf_caller`); off only to measure
+    what it costs.
     """
 
     freq: int = 99
@@ -47,6 +49,7 @@ class SamplingOptions:
     stack_copy_size: int = 8192
     cpus: tuple[int, ...] | None = None
     ring_size: int = 0
+    leaf_callers: bool = True
 
     def __post_init__(self) -> None:
         _check_int("the frequency (--freq)", self.freq, 1, MAX_FREQ)
