@@ -27,6 +27,7 @@ SampleKey = struct_type(
     kernel_stack=s32,
     comm=char(COMM_LEN),
     spawn_chain=array(s32, SPAWN_DEPTH),
+    leaf_caller=u64,  # the caller the frame-pointer walk skips (profiler.bpf.leaf_caller), or 0
     python_stack=u64,  # the Python stack's id (profiler.bpf.python_walk), 0: none
 )
 

@@ -35,10 +35,12 @@ class SamplingOptions:
     every process (``"dwarf"``), or per process as its binaries need (``"auto"``: the session
     chooses). ``stack_copy_size``: bytes of user stack copied per DWARF sample (a power of two).
     ``cpus``: ``None`` for every online CPU. ``ring_size``: bytes of the DWARF ring buffer, 0 to
-    size it from the rate. ``python``: walk CPython frames in the kernel (``auto``: in every
-    process where a CPython 3.11+ is found; ``on``: the same, and say for each target where
-    not; ``off``: native stacks only); ``python_stacks``: distinct Python stacks the kernel
-    keeps between two drains.
+    size it from the rate. ``leaf_callers``: recover the caller a frame-pointer walk skips (a
+    frameless leaf, a prologue or epilogue: :mod:`profiler.bpf.leaf_caller`); off only to measure
+    what it costs. ``python``: walk CPython frames in the kernel (``auto``: in every process
+    where a CPython 3.11+ is found; ``on``: the same, and say for each target where not;
+    ``off``: native stacks only); ``python_stacks``: distinct Python stacks the kernel keeps
+    between two drains.
     """
 
     freq: int = 99
@@ -52,6 +54,7 @@ class SamplingOptions:
     stack_copy_size: int = 8192
     cpus: tuple[int, ...] | None = None
     ring_size: int = 0
+    leaf_callers: bool = True
     python: str = "auto"
     python_stacks: int = 8192
 

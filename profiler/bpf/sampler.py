@@ -19,6 +19,7 @@ from pybpf.programs import ProgramSpec, ProgramType
 
 from . import sampler_program as sp
 from .layouts import RECORD_HEADER, Control, SampleKey, Stat, spawn_chain, unpacker
+from .leaf_caller import insert_leaf_caller
 from .options import SamplingOptions
 from .samples import DrainStats, RawSample
 
@@ -163,6 +164,7 @@ class Sampler:
             arch=_machine(),
             spawn_links=self._spawn_current is not None,
             wake_after=max(1, o.counts_map_size // 2),
+            leaf_callers=o.leaf_callers,
             python=self.python_maps is not None,
         )
         insns = sp.build_sampler(
@@ -308,7 +310,7 @@ class Sampler:
         samples = []
         comms: dict[bytes, str] = {}
         for key, value in entries:
-            tgid, tid, ustack, kstack, comm, *chain, python = _KEY.unpack_from(key)
+            tgid, tid, ustack, kstack, comm, *chain, leaf_caller, python = _KEY.unpack_from(key)
             name = comms.get(comm)
             if name is None:
                 name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -317,7 +319,7 @@ class Sampler:
                     pid=tgid,
                     tid=tid,
                     comm=name,
-                    user_stack=stack(ustack),
+                    user_stack=insert_leaf_caller(stack(ustack), leaf_caller),
                     kernel_stack=stack(kstack),
                     count=_U64.unpack_from(bytes(value))[0],
                     spawn_chain=spawn_chain(chain),

@@ -31,6 +31,7 @@ from .layouts import (
     SampleKey,
     Stat,
 )
+from .leaf_caller import emit_leaf_caller
 from .python_walk import PythonMaps, emit_python_call, emit_python_walk
 from .ring_wakeup import BPF_RB_FORCE_WAKEUP, emit_wakeup_flags
 from .stat_counters import emit_count_stat
@@ -42,6 +43,7 @@ KEY_USER_STACK = SampleKey.offset_of("user_stack")
 KEY_KERNEL_STACK = SampleKey.offset_of("kernel_stack")
 KEY_COMM = SampleKey.offset_of("comm")
 KEY_SPAWN_CHAIN = SampleKey.offset_of("spawn_chain")
+KEY_LEAF_CALLER = SampleKey.offset_of("leaf_caller")
 KEY_PYTHON_STACK = SampleKey.offset_of("python_stack")
 
 REC_TGID = DwarfRecordHead.offset_of("tgid")
@@ -70,6 +72,8 @@ BPF_NOEXIST = 1
 _KEY = -KEY_SIZE  # the sample key
 _TMP = -KEY_SIZE - 8  # scratch u64 (a map key or the initial count)
 _PY_STACK = -KEY_SIZE - 16  # u64: the Python stack's id (0: none)
+_LEAF_WORDS = -KEY_SIZE - 40  # 16 bytes: the top of the user stack (leaf_caller)
+_LEAF_CODE = -KEY_SIZE - 56  # 16 bytes: code read to check a return address (leaf_caller)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class SamplerConfig:
     arch: str = "x86_64"
     spawn_links: bool = False  # read the Tokio spawn chain of the polled task (SpawnTracker)
     wake_after: int = 5120  # new keys in a set that wake the drain (half the counts map)
+    # Recover the caller a frame-pointer walk skips (frameless leaves; x86-64 only).
+    leaf_callers: bool = True
     python: bool = False  # walk CPython frames of known threads (profiler.bpf.python_walk)
 
     @property
@@ -369,6 +375,17 @@ def build_sampler(
     _spawn_chain(a, config, spawn_current, R10, _KEY + KEY_SPAWN_CHAIN)
     a.ldx(DW, R1, R10, _PY_STACK)
     a.stx(DW, R10, _KEY + KEY_PYTHON_STACK, R1)
+    if config.user_stacks and config.leaf_callers and config.arch == "x86_64":
+        emit_leaf_caller(
+            a,
+            regs=PT_REGS[config.arch],
+            out_off=_KEY + KEY_LEAF_CALLER,
+            words_off=_LEAF_WORDS,
+            code_off=_LEAF_CODE,
+            ip=R7,
+            candidate=R8,
+            target=R9,
+        )
 
     # Which set of maps is active: control[0].
     a.st(W, R10, _TMP, 0)

@@ -6,7 +6,11 @@ pointers (judged from its unwind table), or when its frame-pointer stacks turn o
 a thread's entry: a complete stack of a dynamically linked program ends in the C library
 (``__libc_start_call_main``, ``start_thread``, ``clone3``); one cut short by a missing frame
 pointer ends in the program's own code. Looking at the mapping of the outermost address needs
-no symbols, so this runs before symbolization.
+no symbols, so this runs before symbolization. The judgement is not a first look only: every
+window of :data:`FP_CHECK_SAMPLES` frame-pointer samples of a process is judged again, so a
+process whose later work runs through code without frame pointers (a library it loads, a phase
+it enters) is moved then. The caller of a frameless leaf is not judged here: the sampler
+recovers it (:mod:`profiler.bpf.leaf_caller`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from ..unwind import TableCache
 
 # Libraries where the user stacks of dynamically linked programs end.
 C_LIBRARIES = ("libc.so", "libc-", "ld-linux", "ld-musl", "libc.musl", "libpthread")
-FP_CHECK_SAMPLES = 30  # frame-pointer samples of a process before judging them
+FP_CHECK_SAMPLES = 30  # frame-pointer samples of a process in one judged window
 FP_CHECK_COMPLETE = 0.8  # below this share of complete stacks, switch the process to DWARF
 
 
@@ -40,7 +44,6 @@ class UnwindPolicy:
         self.dwarf_pids: set[int] = set()
         self._verdicts: dict[tuple[int, int], bool] = {}  # executable (dev, ino) -> keeps fp
         self._checks: dict[int, list[int]] = {}  # pid -> [fp samples, reaching a C library]
-        self._fp_ok: set[int] = set()  # processes whose frame-pointer stacks are complete
 
     @property
     def active(self) -> bool:
@@ -71,12 +74,13 @@ class UnwindPolicy:
             self._switch(pid)
 
     def observe(self, samples: Iterable[RawSample]) -> None:
-        """Judge the frame-pointer stacks of processes not yet judged; switch the incomplete."""
+        """Judge the frame-pointer stacks of processes on frame pointers, a window at a time;
+        switch a process whose window is incomplete."""
         if not self.active:
             return
         for sample in samples:
             pid = sample.pid
-            if pid in self.dwarf_pids or pid in self._fp_ok or not sample.user_stack:
+            if pid in self.dwarf_pids or not sample.user_stack:
                 continue
             seen = self._checks.setdefault(pid, [0, 0])
             seen[0] += sample.count
@@ -85,9 +89,7 @@ class UnwindPolicy:
             if seen[0] >= FP_CHECK_SAMPLES:
                 if seen[1] < FP_CHECK_COMPLETE * seen[0]:
                     self._switch(pid)
-                else:
-                    self._fp_ok.add(pid)
-                del self._checks[pid]
+                del self._checks[pid]  # the next window starts afresh
 
     def _switch(self, pid: int) -> None:
         self.dwarf_pids.add(pid)
@@ -103,6 +105,5 @@ class UnwindPolicy:
     def forget(self, pid: int, exited: bool) -> None:
         """Drop what was judged of ``pid`` (it exec'd a new image, or exited)."""
         self._checks.pop(pid, None)
-        self._fp_ok.discard(pid)
         if exited:
             self.dwarf_pids.discard(pid)
