@@ -17,7 +17,6 @@ and its siblings) and come back on decoding. Not carried over: ``is_folded``,
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
@@ -238,6 +237,8 @@ def _encode_profiles(p: Profile, d: _DictionaryBuilder) -> list[bytes]:
         parts.append(profile_attributes)
         body = b"".join(parts)
         # A deterministic, content-derived id: the same profile always gets the same id.
+        import hashlib  # here, not at import: hashlib loads OpenSSL (3 MB of our RSS)
+
         profile_id = hashlib.blake2b(body, digest_size=16).digest()
         out.append(body + len_field(7, profile_id))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -92,6 +93,7 @@ class Sampler:
         self._registry = registry
         self._table_cache = table_cache
         self._initial_dwarf_pids = sorted(set(dwarf_pids))
+        self._reader_lock = threading.Lock()  # the DWARF reader is started once
         self._spawn_current = spawn_current
         self._stack = contextlib.ExitStack()
         self._active = 0
@@ -199,8 +201,17 @@ class Sampler:
             link = attach_perf_event(self.program, event)
             self._stack.callback(link.close)
         # Sampling runs from here: the DWARF reader comes second (the ring holds what is sent
-        # meanwhile), so its imports and thread do not delay the start.
-        if self.ring is not None:
+        # meanwhile), so its imports and thread do not delay the start. With "auto" it comes
+        # with the first process moved to DWARF: the ring's pages count in our RSS once mapped
+        # (twice its size: the kernel maps its data twice), for nothing while every process
+        # keeps frame pointers.
+        if self.ring is not None and (dwarf_mode == "all" or self._initial_dwarf_pids):
+            self._start_dwarf_reader()
+
+    def _start_dwarf_reader(self) -> None:
+        with self._reader_lock:
+            if self.dwarf is not None or self._closed:
+                return
             from .dwarf_samples import DwarfSamples
 
             if self._registry is None:
@@ -214,8 +225,12 @@ class Sampler:
         """Unwind these processes (tgids) with DWARF from now on (``unwind="auto"``)."""
         if self.dwarf_pids is None:
             return
+        added = False
         for pid in pids:
             self.dwarf_pids.update(struct.pack("<I", pid), b"\x01")
+            added = True
+        if added and self.dwarf is None and self.events:  # sampling: read what is sent
+            self._start_dwarf_reader()
 
     def remove_dwarf_pids(self, pids: Iterable[int]) -> None:
         """Stop DWARF unwinding for these tgids (they exited: the pid may be reused)."""
@@ -342,9 +357,10 @@ class Sampler:
 
     def close(self) -> None:
         """Detach and close everything, exactly once."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._reader_lock:  # no DWARF reader starts after this
+            if self._closed:
+                return
+            self._closed = True
         self._stack.close()
 
     def __enter__(self) -> Sampler:

@@ -6,6 +6,7 @@ import bisect
 import re
 from array import array
 from collections.abc import Iterable
+from itertools import pairwise
 
 from ..elf.errors import ElfError
 from ..elf.notes import gnu_build_id, parse_notes
@@ -13,11 +14,71 @@ from ..elf.notes import gnu_build_id, parse_notes
 # Farther than this past the nearest symbol, an address is not taken to be in it: no kernel
 # function is this large, and it keeps addresses past the last symbol from being misnamed.
 MAX_SYMBOL_DISTANCE = 1 << 20
+MAX_NAME = 0xFFFF  # bytes of one symbol name (KSYM_NAME_LEN is 512); longer ones are cut
 
 # "ffffffff81000000 T _stext" or "ffffffffc0a01000 t fn\t[module]": text symbols only.
 # __pfx_ symbols only name the padding before a function (call-thunk alignment): skipped here.
 _TEXT_LINE = re.compile(rb"^([0-9a-fA-F]+) [tTwW] (?!__pfx_)(\S+)(?:\t\[([^\]]+)\])?[ \t]*$", re.M)
 _ANY_TEXT_LINE = re.compile(rb"^[0-9a-fA-F]+ [tTwW] ", re.M)
+
+
+class _SymbolArrays:
+    """Symbols gathered as the text is scanned: one bytes blob of names and arrays of starts,
+    name offsets and lengths, and module ids (a tenth of the memory of lists of str or of tuples;
+    no list of 65 000 tuples ever exists)."""
+
+    def __init__(self) -> None:
+        self.starts = array("Q")
+        self.name_at = array("I")
+        self.name_len = array("H")
+        self.module_ids = array("H")
+        self.blob = bytearray()
+        self.modules: dict[str | bytes, int] = {}
+
+    def add(self, symbols: Iterable[tuple[int, str | bytes, str | bytes]]) -> None:
+        starts, name_at, name_len, module_ids = (
+            self.starts,
+            self.name_at,
+            self.name_len,
+            self.module_ids,
+        )
+        blob, modules = self.blob, self.modules
+        for address, name, module in symbols:
+            if not address:  # zero: hidden by kptr_restrict
+                continue
+            raw = (name.encode() if isinstance(name, str) else name)[:MAX_NAME]
+            starts.append(address)
+            name_at.append(len(blob))
+            name_len.append(len(raw))
+            blob += raw
+            module_id = modules.get(module)
+            if module_id is None:
+                module_id = modules[module] = len(modules)
+            module_ids.append(module_id)
+
+    def sort(self) -> None:
+        """By address. kallsyms is sorted but for a few entries at its end (BPF programs and
+        trampolines): those are moved into place one by one; a text in another order is sorted
+        whole."""
+        starts = self.starts
+        columns = (starts, self.name_at, self.name_len, self.module_ids)
+        sorted_up_to = next(
+            (i + 1 for i, (a, b) in enumerate(pairwise(starts)) if a > b), len(starts)
+        )
+        if sorted_up_to == len(starts):
+            return
+        if len(starts) - sorted_up_to > 4096:
+            order = sorted(range(len(starts)), key=starts.__getitem__)
+            for column in columns:
+                column[:] = array(column.typecode, (column[i] for i in order))
+            return
+        tail = list(zip(*(column[sorted_up_to:] for column in columns), strict=True))
+        for column in columns:
+            del column[sorted_up_to:]
+        for row in tail:
+            at = bisect.bisect_right(starts, row[0])
+            for column, value in zip(columns, row, strict=True):
+                column.insert(at, value)
 
 
 class KernelSymbols:
@@ -30,7 +91,8 @@ class KernelSymbols:
     __slots__ = (
         "_module_ids",
         "_module_names",
-        "_name_ends",
+        "_name_at",
+        "_name_len",
         "_names",
         "_starts",
         "core_end",
@@ -38,28 +100,26 @@ class KernelSymbols:
     )
 
     def __init__(
-        self, symbols: list[tuple[int, str | bytes, str | bytes]], restricted: bool = False
+        self, symbols: Iterable[tuple[int, str | bytes, str | bytes]], restricted: bool = False
     ) -> None:
         """``symbols``: ``(address, name, module)``; ``module`` is empty for the kernel itself."""
-        symbols.sort(key=lambda sym: sym[0])  # kallsyms is nearly sorted: cheap
-        self._starts = array("Q", (s[0] for s in symbols))
-        # ~65 000 symbols: one bytes blob of names and arrays of ends and module ids take a tenth
-        # of the memory of lists of str (names are decoded when looked up).
-        blob = bytearray()
-        ends = array("I")
-        module_ids = array("H")
-        modules: dict[str, int] = {}
-        for _, name, module in symbols:
-            blob += name.encode() if isinstance(name, str) else name
-            ends.append(len(blob))
-            module_ids.append(modules.setdefault(module, len(modules)))
-        self._names = bytes(blob)
-        self._name_ends = ends
-        self._module_ids = module_ids
-        self._module_names = [m.decode() if isinstance(m, bytes) else m for m in modules]
+        arrays = _SymbolArrays()
+        arrays.add(symbols)
+        self._take(arrays, restricted)
+
+    def _take(self, arrays: _SymbolArrays, restricted: bool) -> None:
+        arrays.sort()
+        self._starts = arrays.starts
+        self._name_at = arrays.name_at
+        self._name_len = arrays.name_len
+        self._module_ids = arrays.module_ids
+        self._names = bytes(arrays.blob)
+        self._module_names = [m.decode() if isinstance(m, bytes) else m for m in arrays.modules]
         self.restricted = restricted
         # Past this, addresses belong to modules or BPF programs, which come and go.
-        self.core_end = max((s[0] for s in symbols if not s[2]), default=0) + MAX_SYMBOL_DISTANCE
+        kernel = arrays.modules.get(b"", arrays.modules.get(""))
+        core = [a for a, m in zip(self._starts, self._module_ids, strict=True) if m == kernel]
+        self.core_end = (max(core) if core else 0) + MAX_SYMBOL_DISTANCE
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -70,25 +130,26 @@ class KernelSymbols:
         if isinstance(text, str):
             text = text.encode()
         chunks = [text] if isinstance(text, bytes) else text
-        symbols: list[tuple[int, bytes, bytes]] = []
+        arrays = _SymbolArrays()
         seen_text = False
         rest = b""
         for chunk in chunks:
             data = rest + chunk
             cut = data.rfind(b"\n") + 1
             rest = data[cut:]
-            seen_text = cls._scan(data[:cut], symbols) or seen_text
+            seen_text = cls._scan(data[:cut], arrays) or seen_text
         if rest:
-            seen_text = cls._scan(rest + b"\n", symbols) or seen_text
-        symbols = [sym for sym in symbols if sym[0]]  # zero: hidden by kptr_restrict
-        return cls(symbols, restricted=seen_text and not symbols)
+            seen_text = cls._scan(rest + b"\n", arrays) or seen_text
+        symbols = cls.__new__(cls)
+        symbols._take(arrays, restricted=seen_text and not arrays.starts)
+        return symbols
 
     @staticmethod
-    def _scan(data: bytes, out: list[tuple[int, bytes, bytes]]) -> bool:
-        """Append the text symbols of whole lines ``data``; True if any text line was seen."""
+    def _scan(data: bytes, arrays: _SymbolArrays) -> bool:
+        """Add the text symbols of whole lines ``data``; True if any text line was seen."""
         # One C-speed regex pass over the text (~120 000 lines, half of them __pfx_).
         found = _TEXT_LINE.findall(data)
-        out.extend((int(addr, 16), name, module) for addr, name, module in found)
+        arrays.add((int(addr, 16), name, module) for addr, name, module in found)
         return bool(found) or _ANY_TEXT_LINE.search(data) is not None
 
     @classmethod
@@ -105,8 +166,8 @@ class KernelSymbols:
         return self._name(i), self._starts[i], self._module_names[self._module_ids[i]]
 
     def _name(self, i: int) -> str:
-        start = self._name_ends[i - 1] if i else 0
-        return self._names[start : self._name_ends[i]].decode()
+        start = self._name_at[i]
+        return self._names[start : start + self._name_len[i]].decode()
 
     def address_of(self, name: str) -> int | None:
         """The address of the first symbol called ``name`` (linear: for tools and tests)."""

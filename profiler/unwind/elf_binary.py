@@ -10,7 +10,6 @@ code at a file offset different from its address, so ``addr - map_start`` alone 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from ..elf.address import segment_for
@@ -88,6 +87,8 @@ def unwind_info_of(elf: ElfFile) -> ElfUnwindInfo:
     cfi = tuple(s for s in (_section(elf, ".eh_frame"), _section(elf, ".debug_frame")) if s)
     build_id = elf.build_id
     if not build_id:
+        import hashlib  # here: hashlib loads OpenSSL (3 MB), and most binaries have a build id
+
         digest = hashlib.sha1()
         for sec in cfi:
             digest.update(sec.data)

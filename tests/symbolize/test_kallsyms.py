@@ -96,3 +96,21 @@ def test_bpf_program_loaded_later_is_found_by_reading_kallsyms_again(tmp_path):
         (frame,) = sym.kernel_frames(bpf_prog + 8)
         assert (frame.function, frame.module_path) == ("bpf_prog_0123456789abcdef_sampler", "[bpf]")
         assert sym.kernel_frames(0xFFFFFFFF81001015)[0].function == "do_one"
+
+
+def test_out_of_order_symbols_are_put_in_place():
+    # Real kallsyms ends with a few BPF programs and trampolines below the modules; a text in
+    # no order at all (more than a short tail) is sorted whole. Both give the same lookups.
+    tail = "ffffffffa0002000 t bpf_prog_aa_x\t[bpf]\nffffffff81000800 t early_fn\n"
+    lines = RECORDED.splitlines(keepends=True)
+    for text in (RECORDED + tail, "".join(reversed(lines)) + tail):
+        symbols = KernelSymbols.parse(text)
+        starts = [symbols.lookup(a)[1] for a in (0xFFFFFFFF81000900, 0xFFFFFFFFA0002004)]
+        assert starts == [0xFFFFFFFF81000800, 0xFFFFFFFFA0002000]
+        assert symbols.lookup(0xFFFFFFFF81000900)[0] == "early_fn"
+        assert symbols.lookup(0xFFFFFFFFA0002004) == ("bpf_prog_aa_x", 0xFFFFFFFFA0002000, "bpf")
+        assert symbols.lookup(0xFFFFFFFF81001015) == ("do_one", 0xFFFFFFFF81001010, "")
+        assert symbols.lookup(0xFFFFFFFFC0001020)[0] == "mod_fn"
+    many = "".join(f"ffffffff8{i:07x} t f{i}\n" for i in range(6000, 0, -1))
+    symbols = KernelSymbols.parse(many)  # a long unsorted run: the whole-sort path
+    assert symbols.lookup(0xFFFFFFFF80000005) == ("f5", 0xFFFFFFFF80000005, "")
