@@ -105,6 +105,10 @@ class DwarfInfo:
             raise dwarf_error("reading DWARF unit headers", e) from None
         self._units: dict[int, CompileUnitIndex] = {}
         self._lines: dict[int, LineTable | None] = {}
+        self._line_programs: dict[int, LineTable] = {}  # by .debug_line offset
+        # Line programs of real binaries do not overlap, so decoding each once reads
+        # .debug_line once; programs made to overlap would read it again and again.
+        self._line_bytes_left = (1 << 20) + 2 * len(self._sections.line)
         self._cu_offsets = sorted(self._cus)
         self._unit_ranges: tuple[list[int], list[tuple[int, int, int]]] | None = None
         self._names: dict[int, tuple[str, str]] = {}
@@ -332,9 +336,15 @@ class DwarfInfo:
         unit = self._unit(cu_offset)
         table = None
         if unit.stmt_list is not None:
-            s = self._sections
-            strings = LineStrings(s.line, s.str, s.line_str, s.little)
-            table = LineTable.parse(strings, unit.stmt_list, unit.comp_dir)
+            table = self._line_programs.get(unit.stmt_list)
+            if table is None or table.comp_dir != unit.comp_dir:
+                s = self._sections
+                strings = LineStrings(s.line, s.str, s.line_str, s.little)
+                table = LineTable.parse(strings, unit.stmt_list, unit.comp_dir)
+                self._line_bytes_left -= table.extent
+                if self._line_bytes_left < 0:
+                    raise DwarfError("line programs overlap: .debug_line decoded again and again")
+                self._line_programs[unit.stmt_list] = table
         self._lines[cu_offset] = table
         return table
 

@@ -88,8 +88,9 @@ class UnsupportedForm(DwarfError):
 Abbrev = tuple[str, bool, list[tuple[str, str, Any]]]
 
 
-def parse_abbrevs(data: bytes | memoryview, offset: int) -> dict[int, Abbrev]:
-    """The abbreviation table at ``offset`` of ``.debug_abbrev`` (codes to declarations).
+def parse_abbrevs(data: bytes | memoryview, offset: int) -> tuple[dict[int, Abbrev], int]:
+    """The abbreviation table at ``offset`` of ``.debug_abbrev`` (codes to declarations), and
+    the position after it.
 
     Unknown tag, attribute and form codes keep a ``DW_*_0x..`` name (never wanted; an unknown
     form raises :class:`UnsupportedForm` when a DIE uses it). Raises ``DwarfError`` for an
@@ -102,7 +103,7 @@ def parse_abbrevs(data: bytes | memoryview, offset: int) -> dict[int, Abbrev]:
     while True:
         code, pos = _uleb(data, pos)
         if code == 0:
-            return table
+            return table, pos
         tag, pos = _uleb(data, pos)
         has_children = data[pos] != 0
         pos += 1
@@ -158,6 +159,10 @@ class Sections:
         self.rnglists = raw(getattr(dwarf, "debug_rnglists_sec", None))
         self.little = dwarf.config.little_endian
         self._abbrevs: dict[int, dict[int, Abbrev]] = {}
+        # Tables of real binaries do not overlap: each byte is parsed once. Tables made to
+        # overlap (every unit pointing a little further into one long table) would be parsed
+        # again and again: bounded here.
+        self._abbrev_bytes_left = (1 << 16) + 2 * len(self.abbrev)
         self._strings: dict[tuple[int, int], str] = {}
         self.string_budget = (4 << 20) + 8 * (len(self.info) + len(self.str) + len(self.line_str))
 
@@ -165,7 +170,11 @@ class Sections:
         """The abbreviation table at ``offset`` (parsed once per binary)."""
         table = self._abbrevs.get(offset)
         if table is None:
-            table = self._abbrevs[offset] = parse_abbrevs(self.abbrev, offset)
+            table, end = parse_abbrevs(self.abbrev, offset)
+            self._abbrev_bytes_left -= end - offset
+            if self._abbrev_bytes_left < 0:
+                raise DwarfError("abbreviation tables overlap: .debug_abbrev read again and again")
+            self._abbrevs[offset] = table
         return table
 
     def string(self, section: memoryview, offset: int) -> str:

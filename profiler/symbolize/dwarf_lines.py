@@ -46,11 +46,21 @@ class LineStrings:
 
 
 def _cstring(data: bytes | memoryview, pos: int, limit: int) -> tuple[str, int]:
-    """The NUL-terminated string at ``pos`` (before ``limit``) and the position after its NUL."""
-    end = bytes(data[pos : min(limit, pos + MAX_PATH + 1)]).find(b"\0")
-    if end < 0:
-        raise DwarfError(f"line table string at {pos:#x} has no end within {MAX_PATH} bytes")
-    return bytes(data[pos : pos + end]).decode("utf-8", "replace"), pos + end + 1
+    """The NUL-terminated string at ``pos`` (before ``limit``) and the position after its NUL.
+
+    Read in a window that doubles (64 bytes first): the cost is the string's length, however
+    many strings a header holds.
+    """
+    limit = min(limit, pos + MAX_PATH + 1)
+    size = 64
+    while True:
+        window = bytes(data[pos : min(limit, pos + size)])
+        end = window.find(b"\0")
+        if end >= 0:
+            return window[:end].decode("utf-8", "replace"), pos + end + 1
+        if pos + size >= limit:
+            raise DwarfError(f"line table string at {pos:#x} has no end within {MAX_PATH} bytes")
+        size *= 2
 
 
 def _string_at(data: bytes | memoryview, offset: int) -> str:
@@ -296,11 +306,17 @@ def _line(value: int) -> int:
 class LineTable:
     """Rows of one line program, sorted by address (``lookup`` is a bisection)."""
 
-    __slots__ = ("_addresses", "_files", "_lines", "files")
+    __slots__ = ("_addresses", "_files", "_lines", "comp_dir", "extent", "files")
 
-    def __init__(self, rows: list[Row], files: list[str]) -> None:
-        """``rows`` as :func:`_decode_rows` gives them; ``files`` by DWARF file number."""
+    def __init__(
+        self, rows: list[Row], files: list[str], extent: int = 0, comp_dir: str = ""
+    ) -> None:
+        """``rows`` as :func:`_decode_rows` gives them; ``files`` by DWARF file number;
+        ``extent``: the bytes of ``.debug_line`` the program spans; ``comp_dir``: the unit's
+        compilation directory its file names were joined with."""
         self.files = files
+        self.extent = extent
+        self.comp_dir = comp_dir
         rows.sort()
         self._addresses = array("Q", (r[0] for r in rows))
         self._lines = array("i", (_line(r[3]) for r in rows))
@@ -314,7 +330,8 @@ class LineTable:
         """
         try:
             header = _Header(strings, offset)
-            return cls(_decode_rows(strings, header), header.paths(comp_dir))
+            rows = _decode_rows(strings, header)
+            return cls(rows, header.paths(comp_dir), header.end - offset, comp_dir)
         except DwarfError:
             raise
         except CONVERTED as e:

@@ -29,6 +29,7 @@ a LEB128 error), entries must lie inside their section, and the interpreter's wo
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 from array import array
@@ -590,6 +591,23 @@ def _restore(regs: dict[int, tuple], initial: dict[int, tuple] | None, reg: int)
         regs.pop(reg, None)
 
 
+@functools.lru_cache(maxsize=1024)
+def _cie_state(
+    cie: Cie, ptr_size: int, keep: frozenset[int] | None
+) -> tuple[tuple, tuple[tuple[int, tuple], ...]] | str:
+    """The state a CIE's initial instructions leave (its CFA rule and register rules), or the
+    message of the ``CfiError`` they raise: computed once per CIE, not once per FDE, so a CIE
+    with a long program shared by many FDEs costs its length once."""
+    try:
+        _, cfa, regs = run_program(
+            cie.initial_instructions, cie, 0, (CFA_UNSUPPORTED, 0, 0), {}, None, [], ptr_size,
+            keep,
+        )  # fmt: skip
+    except CfiError as e:
+        return str(e)
+    return cfa, tuple(regs.items())
+
+
 def run_fde(
     fde: Fde, ptr_size: int = 8, keep: frozenset[int] | None = None
 ) -> list[tuple[int, tuple, dict[int, tuple]]]:
@@ -600,11 +618,11 @@ def run_fde(
     whose rules to track (None: all). Raises :class:`CfiError` for a malformed program.
     """
     cie = fde.cie
-    scratch: list[tuple[int, tuple, dict[int, tuple]]] = []
-    _, cfa, regs = run_program(
-        cie.initial_instructions, cie, 0, (CFA_UNSUPPORTED, 0, 0), {}, None, scratch, ptr_size,
-        keep,
-    )  # fmt: skip
+    outcome = _cie_state(cie, ptr_size, keep)
+    if isinstance(outcome, str):
+        raise CfiError(outcome)
+    cfa, initial = outcome
+    regs = dict(initial)
     rows: list[tuple[int, tuple, dict[int, tuple]]] = []
     pc, cfa, regs = run_program(
         fde.instructions, cie, fde.pc_begin, cfa, dict(regs), dict(regs), rows, ptr_size, keep

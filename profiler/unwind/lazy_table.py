@@ -8,7 +8,9 @@ a lookup binary-searches it, parses that one FDE and caches its rows.
 
 Parsing happens during unwinding, so a lookup never raises: an FDE that the search table points
 at but that is malformed (a ``CfiError``) gives "no information" for its function, is counted in
-``bad_fdes``, and the unwinder falls back to frame pointers there.
+``bad_fdes``, and the unwinder falls back to frame pointers there. The bytes parsed are bounded
+too: a search table whose entries point into each other's FDEs cannot make ``.eh_frame`` be
+parsed more than a few times over (past that, lookups give "no information").
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class LazyUnwindTable:
     """Same ``lookup`` as :class:`UnwindTable`, parsing each FDE on its first use."""
 
     __slots__ = (
+        "_bytes_left",
         "_cies",
         "_eh_addr",
         "_eh_data",
@@ -60,6 +63,7 @@ class LazyUnwindTable:
         self.fde_count = len(starts)
         self.fdes_parsed = 0
         self.bad_fdes = 0  # FDEs found malformed on their first lookup
+        self._bytes_left = (1 << 20) + 4 * len(eh.data)
 
     @classmethod
     def from_info(cls, info: ElfUnwindInfo) -> LazyUnwindTable | None:
@@ -99,9 +103,12 @@ class LazyUnwindTable:
         no_info: tuple[int, list[int], list[Row]] = (0, [], [])
         offset = self._fde_addrs[i] - self._eh_addr
         try:
-            fde, _ = parse_entry_at(
+            if self._bytes_left < 0:
+                raise CfiError("the FDEs of the search table overlap: parsed enough")
+            fde, end = parse_entry_at(
                 self._eh_data, offset, self._eh_addr, True, self._cies, self.arch.ptr_size
             )
+            self._bytes_left -= max(end - offset, 4)  # end is -1 at the terminator
             if fde is None or fde.pc_begin != self._starts[i]:
                 entry = no_info  # the search table points at something else: no info
             else:

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 
 LONG_MODE = "PUREPROF_FUZZ_CASES" in os.environ
 CASES = int(os.environ.get("PUREPROF_FUZZ_CASES") or 30)
-CASE_SECONDS = 60 if LONG_MODE else 20
+CASE_SECONDS = 120 if LONG_MODE else 30  # generous: the machine running them may be busy
 # Per reader: cases run, cases with a documented error, cases with any other outcome.
 COUNTS: dict[str, Counter] = {}
 

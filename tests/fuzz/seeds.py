@@ -66,6 +66,9 @@ class Seeds:
     def __repr__(self) -> str:  # hypothesis prints the arguments of a failing example
         return f"Seeds({sorted(self.elf)}, vdso, kernel_notes, perf_map)"
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # hypothesis' pretty printer
+        printer.text(repr(self))
+
     def with_section(self, name: str) -> dict[str, bytes]:
         """The ELF seeds that have a non-empty section ``name``."""
         out = {}
