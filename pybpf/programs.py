@@ -119,6 +119,8 @@ ATTACH_TYPE_PERF_EVENT = AttachType.PERF_EVENT
 # historical maximum (UINT_MAX >> 2 before 6.4; 16 MiB is plenty for anything we generate).
 LOG_SIZE_START = 64 * 1024
 LOG_SIZE_MAX = 16 * 1024 * 1024
+# Verifications interrupted by a signal (EAGAIN) before the load gives up.
+_EAGAIN_ATTEMPTS = 5
 # Kernels that know the type but not a program's helpers or context accesses answer with these.
 _REJECTION_ERRNOS = (errno_codes.EACCES, errno_codes.EINVAL, errno_codes.E2BIG)
 
@@ -179,6 +181,18 @@ class ProgramSpec:
         return self._load_with_log(raw, max(log_level, 1))
 
     def _load(self, raw: bytes, log_buf: object = None, log_size: int = 0, level: int = 0) -> int:
+        # The verifier gives up with EAGAIN when a signal arrives while it works (a Ctrl-C
+        # during start-up; the handler runs once the call returns): verify again, as libbpf
+        # does, a bounded number of times.
+        for _ in range(_EAGAIN_ATTEMPTS - 1):
+            try:
+                return self._load_once(raw, log_buf, log_size, level)
+            except BPFError as exc:
+                if exc.errno != errno_codes.EAGAIN:
+                    raise
+        return self._load_once(raw, log_buf, log_size, level)
+
+    def _load_once(self, raw: bytes, log_buf: object, log_size: int, level: int) -> int:
         try:
             return cmds.prog_load(
                 int(self.type),

@@ -76,6 +76,29 @@ def test_enospc_grows_the_log_and_retries(monkeypatch):
     assert marked and marked[0] in str(err)
 
 
+def test_a_signal_during_verification_verifies_again_a_bounded_number_of_times():
+    # The verifier answers EAGAIN when a signal arrives while it works (a Ctrl-C at start-up).
+    answers = [errno.EAGAIN, errno.EAGAIN]
+
+    def load(attr):
+        if answers:
+            raise OSError(answers.pop(), "interrupted")
+        return FAKE_FDS[0]
+
+    fake = ScriptedKernel({Cmd.PROG_LOAD: load})
+    with use_kernel(fake):
+        spec = ProgramSpec("sampler", ProgramType.SOCKET_FILTER, Assembler().mov(R0, 0).exit())
+        prog = spec.load()
+        assert prog.fd == FAKE_FDS[0]
+        prog.close()
+        assert fake.calls == [Cmd.PROG_LOAD] * 3
+        always = ScriptedKernel({Cmd.PROG_LOAD: fail(errno.EAGAIN)})
+    with use_kernel(always), pytest.raises(BPFError) as info:
+        spec.load()
+    assert info.value.errno == errno.EAGAIN
+    assert always.calls == [Cmd.PROG_LOAD] * programs._EAGAIN_ATTEMPTS
+
+
 def test_log_growth_stops_at_the_maximum(monkeypatch):
     monkeypatch.setattr(programs, "LOG_SIZE_START", 16)
     monkeypatch.setattr(programs, "LOG_SIZE_MAX", 1024)
