@@ -29,12 +29,23 @@ _U64 = struct.Struct("<Q")
 def decode_stack(raw: bytes) -> tuple[PyFrames, int]:
     """A ``py_stacks`` value -> (frames leaf first, flags). Bounded by ``MAX_FRAMES`` and by
     the bytes given."""
+    frames, flags = _frame_bytes(raw)
+    return _unpack(frames), flags
+
+
+def _frame_bytes(raw: bytes) -> tuple[bytes, int]:
+    """A ``py_stacks`` value -> (the bytes of its frames, flags): what the cache keeps, 16 bytes
+    a frame (the decoded tuples would take ~10 times that, and a recursive program makes
+    thousands of stacks)."""
     if len(raw) < _HEAD.size:
-        return (), 0
+        return b"", 0
     count, flags = _HEAD.unpack_from(raw, 0)
     count = min(count, MAX_FRAMES, max(0, (len(raw) - VAL_FRAMES) // PyFrame.size))
-    end = VAL_FRAMES + count * PyFrame.size
-    return tuple(_FRAME.iter_unpack(raw[VAL_FRAMES:end])), flags
+    return raw[VAL_FRAMES : VAL_FRAMES + count * PyFrame.size], flags
+
+
+def _unpack(frames: bytes) -> PyFrames:
+    return tuple(_FRAME.iter_unpack(frames))
 
 
 class PythonStacks:
@@ -45,8 +56,9 @@ class PythonStacks:
         self.maps = maps
         self.max_stacks = max_stacks
         self._lock = threading.Lock()
-        self._current: dict[tuple[int, int], tuple[PyFrames, int]] = {}
-        self._previous: dict[tuple[int, int], tuple[PyFrames, int]] = {}
+        # (hash, pid) -> (frame bytes, flags)
+        self._current: dict[tuple[int, int], tuple[bytes, int]] = {}
+        self._previous: dict[tuple[int, int], tuple[bytes, int]] = {}
         self.missing = 0  # stack ids we could not resolve (the sample keeps its native stack)
         self.taken = 0  # stacks read from the kernel
 
@@ -57,13 +69,13 @@ class PythonStacks:
         with self._lock:
             for key, value in self.maps.stacks.lookup_and_delete_batch():
                 stack_hash, pid, _ = _KEY.unpack_from(key)
-                found = decode_stack(bytes(value))
+                found = _frame_bytes(bytes(value))
                 self._store((stack_hash, pid), found)
                 self.taken += 1
-                out.append((pid, found[0]))
+                out.append((pid, _unpack(found[0])))
         return out
 
-    def _store(self, key: tuple[int, int], found: tuple[PyFrames, int]) -> None:
+    def _store(self, key: tuple[int, int], found: tuple[bytes, int]) -> None:
         if len(self._current) >= self.max_stacks:
             self._previous, self._current = self._current, {}
         self._current[key] = found
@@ -84,9 +96,9 @@ class PythonStacks:
                     if raw is None:
                         self.missing += 1
                         return ()
-                    found = decode_stack(bytes(raw))
+                    found = _frame_bytes(bytes(raw))
                 self._store(key, found)
-        return found[0]
+        return _unpack(found[0])
 
     def read_stats(self) -> dict[str, int]:
         """The walk's counters, summed over CPUs (cumulative), and ``unresolved``."""

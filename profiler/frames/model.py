@@ -57,6 +57,24 @@ class Frame:
     is_async: bool = False  # an async fn body (Rust futures), see profiler.frames.async_stacks
     start_line: int = 0  # the function's first line (pprof Function.start_line), 0: unknown
     system_name: str = ""  # pprof Function.system_name where it differs from ``function``
+    # The hash, computed once: stacks are merged by their tuples of frames, thousands of
+    # times a second, and the generated hash would hash every field of every frame each time.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash(
+                (
+                    self.function, self.file, self.line, self.address, self.module, self.kind,
+                    self.inlined, self.is_async, self.start_line, self.system_name,
+                )
+            ),
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def module_path(self) -> str:

@@ -55,6 +55,9 @@ class StackNames:
         self.processes: dict[int, ProcessNames] = {}
         self.stats = NamingStats()
         self._serials: dict[Frame, int] = {}  # a number per distinct Python frame (stack keys)
+        # One object per distinct stack key: the thousands of stack ids of a recursive
+        # program's offset variants name a few stacks, and their keys share them.
+        self._keys: dict[tuple, tuple] = {}
         self._next_serial = 1
         self._lock = threading.RLock()
 
@@ -100,7 +103,13 @@ class StackNames:
             frames.append(got[0])
             serials.append(got[1])
             ends.append(bool(entry[2] & RUN_END))
-        return split_runs(frames, ends), (tuple(serials), tuple(ends))
+        key = (tuple(serials), tuple(ends))
+        shared = self._keys.get(key)
+        if shared is None:
+            if len(self._keys) >= MAX_FRAME_CACHE:
+                self._keys.clear()
+            shared = self._keys[key] = key
+        return split_runs(frames, ends), shared
 
     def _intern(self, frame: Frame | None) -> tuple[Frame, int] | None:
         """``frame`` with the serial number of the first equal frame (never reused)."""
