@@ -28,6 +28,7 @@ import pytest
 
 from profiler.demangle import CACHE_SIZE, clear_cache, demangle
 from tests.demangle.oracles import elf_symbol_names, libstdcxx, rust_std_libraries
+from tests.support import skip_or_fail
 
 ROUNDS = 5
 results: dict[str, float] = {}
@@ -37,7 +38,7 @@ results: dict[str, float] = {}
 def corpus() -> list[str]:
     path = libstdcxx()
     if path is None:
-        pytest.skip("no libstdc++.so.6 to take symbols from")
+        skip_or_fail("no libstdc++.so.6 to take symbols from")
     symbols = [s for s in elf_symbol_names(path) if s.startswith("_Z")]
     for lib in rust_std_libraries()[:1]:
         symbols += [s for s in elf_symbol_names(lib) if s.startswith("_R")]
@@ -70,7 +71,7 @@ def test_ours_warm(benchmark, corpus):
 def test_cxxfilt_peer(benchmark, corpus):
     tool = shutil.which("c++filt")
     if tool is None:
-        pytest.skip("needs binutils' c++filt as the peer")
+        skip_or_fail("needs binutils' c++filt as the peer")
     data = "\n".join(corpus) + "\n"
 
     def run() -> int:

@@ -27,6 +27,7 @@ from elftools.elf.elffile import ELFFile
 from profiler.symbolize import dwarf
 from profiler.symbolize.dwarf import DwarfInfo
 from tests.dwarf_async.builds import build_tokio_app
+from tests.support import skip_or_fail
 
 ADDRESSES = 4000
 
@@ -53,7 +54,7 @@ def addresses(binary) -> list[int]:
 def _addr2line_seconds(binary: str, addresses: list[int]) -> float:
     tool = shutil.which("addr2line")
     if tool is None:
-        pytest.skip("needs binutils' addr2line as the peer")
+        skip_or_fail("needs binutils' addr2line as the peer")
     text = "".join(f"{a:#x}\n" for a in addresses)
     started = time.perf_counter()
     subprocess.run(

@@ -27,6 +27,7 @@ import pytest
 
 from profiler.process.maps import read_maps
 from profiler.symbolize import Symbolizer
+from tests.support import skip_or_fail
 
 ADDRESSES = 1000
 
@@ -37,14 +38,14 @@ def _largest_library() -> str:
     )
     files = [p for p in candidates if os.path.isfile(p) and not os.path.islink(p)]
     if not files:
-        pytest.skip("no shared library to measure")
+        skip_or_fail("no shared library to measure")
     return max(files, key=os.path.getsize)
 
 
 def _addr2line() -> str:
     path = shutil.which("addr2line")
     if path is None:
-        pytest.skip("needs binutils' addr2line as the peer")
+        skip_or_fail("needs binutils' addr2line as the peer")
     return path
 
 
@@ -63,7 +64,7 @@ def big_library_process():
     library = _largest_library()
     nm = shutil.which("nm")
     if nm is None:
-        pytest.skip("needs nm to choose addresses")
+        skip_or_fail("needs nm to choose addresses")
     out = subprocess.run(
         [nm, "-D", "-S", "--defined-only", library], capture_output=True, text=True
     )

@@ -32,6 +32,7 @@ from profiler.process.maps import ProcessMaps
 from profiler.unwind import TableCache, Unwinder, build_table_for_file
 from profiler.unwind.elf_binary import read_elf_unwind_info
 from profiler.unwind.lazy_table import LazyUnwindTable
+from tests.support import skip_or_fail
 from tests.unwind.perf_data import read_perf_data
 from tests.unwind.snapshots import load_snapshot
 from tests.unwind.workload_build import build_c, build_rust, take_snapshots
@@ -155,7 +156,7 @@ def children_cpu() -> float:
 def test_against_perf_script(benchmark, workload):
     perf = shutil.which("perf")
     if perf is None or os.geteuid() != 0:
-        pytest.skip("needs perf and root to record --call-graph dwarf samples")
+        skip_or_fail("needs perf and root to record --call-graph dwarf samples")
     exe, _, base = workload
     data = base / "perf.data"
     record = [perf, "record", "-q", "-e", "cpu-clock", "-F", "997", "--call-graph", "dwarf"]
