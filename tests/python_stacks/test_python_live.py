@@ -71,7 +71,7 @@ def test_callback_under_a_c_call_sits_under_its_python_caller(which):
     """``sorted(key=key_func)``: key_func under the C sort, under handler (the caller)."""
     interp = I.require(I.DEBIAN_311 if which == "debian-3.11" else I.PYENV_312)
     profile, info, pid = profile_workload(interp, "callback", 2)
-    in_key = with_c = 0
+    in_key = with_c = named_sort = 0
     for s in samples_of(profile, pid, info["main_tid"]):
         path = python_path(s.frames)
         if "key_func" not in path:
@@ -82,10 +82,13 @@ def test_callback_under_a_c_call_sits_under_its_python_caller(which):
         between = root_first[root_first.index("sort_handler") + 1 : root_first.index("key_func")]
         if between and all(f.kind != PYTHON for f in s.frames if f.function in between):
             with_c += s.count
-            if which == "pyenv-3.12":  # symbols of its static functions: the sort is named
-                assert "builtin_sorted" in between and "list_sort" in between
+            # Symbols of its static functions: the sort is named (a native frame-pointer
+            # stack can skip the caller of a frameless function in the middle: not on all).
+            named_sort += s.count * ("builtin_sorted" in between and "list_sort" in between)
     assert in_key > 100
     assert with_c >= 0.95 * in_key, f"{with_c} of {in_key} keep the C call between"
+    if which == "pyenv-3.12":
+        assert named_sort >= 0.95 * in_key, f"{named_sort} of {in_key} name the sort between"
 
 
 def test_x_perf_reads_the_same_as_without():
