@@ -73,7 +73,10 @@ class StackNames:
 
     def name_new_stacks(self) -> None:
         """Take the stacks the kernel stored since the last call and name their frames now,
-        while their processes live."""
+        while their processes live (nothing to read while no interpreter is known: the walk
+        stores stacks only for the threads of known ones)."""
+        if not self.processes:
+            return
         for pid, frames in self.stacks.take_new():
             with self._lock:
                 self._named(pid, frames)

@@ -182,6 +182,7 @@ class PythonTracker:
         # The drain thread, the process-event thread and the upkeep thread all use the tracker.
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self._found = threading.Event()  # set when there is an interpreter to look after
         self._upkeep: threading.Thread | None = None
 
     def start_upkeep(self) -> None:
@@ -189,7 +190,15 @@ class PythonTracker:
 
         def run() -> None:
             last_threads = 0.0
-            while not self._stop.wait(UPKEEP_S):
+            while not self._stop.is_set():
+                if not self.processes and not self._pending:
+                    # No interpreter to look after (a native target): sleep until one is
+                    # found, not every 0.2 s (each look reads the whole stacks map).
+                    self._found.wait()
+                    self._found.clear()
+                    continue
+                if self._stop.wait(UPKEEP_S):
+                    break
                 self.names.name_new_stacks()
                 now = time.monotonic()
                 if now - last_threads >= THREADS_S:
@@ -202,6 +211,7 @@ class PythonTracker:
     def close(self) -> None:
         """Stop the upkeep thread (the kernel maps belong to the sampler)."""
         self._stop.set()
+        self._found.set()
         if self._upkeep is not None and self._upkeep is not threading.current_thread():
             self._upkeep.join()
             self._upkeep = None
@@ -212,7 +222,10 @@ class PythonTracker:
         logged as a warning for the processes of ``report`` (and, with ``mode="on"``, for
         every process with a CPython we cannot walk)."""
         with self._lock:
-            return self._add_process(pid, pid in self.report)
+            found = self._add_process(pid, pid in self.report)
+            if self.processes or self._pending:
+                self._found.set()
+            return found
 
     def _add_process(self, pid: int, report: bool) -> bool:
         if pid in self.processes or pid <= 0:
