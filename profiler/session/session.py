@@ -276,6 +276,12 @@ class Session:
         wait = min(FIRST_DRAIN_S, self.options.drain_interval)
         sampler = self._sampler
         try:
+            if self.options.sampling.kernel_stacks and sampler is not None:
+                # The kernel's symbol table is needed as soon as one sample has a kernel
+                # frame (nearly every run): load it now, while the first samples come, rather
+                # than in whichever drain meets the first kernel frame (~0.15 s of CPU that
+                # read as steady cost in the middle of a run).
+                self.symbolizer.kernel_symbols()
             while not self._stop.is_set():
                 if sampler is None:
                     self._stop.wait(wait)
