@@ -33,8 +33,8 @@ import select
 import struct
 from collections.abc import Callable, Iterable
 
-from cffi import FFI
-
+from .abi import ffi as _ffi
+from .abi import libc as _libc
 from .lifecycle import Closeable, close_all
 from .perf_event import (
     PerfEvent,
@@ -46,15 +46,6 @@ from .perf_event import (
     open_perf_event,
 )
 from .syscall import kernel
-
-_ffi = FFI()
-_ffi.cdef(
-    """
-    typedef struct { char opaque[64]; } pthread_mutex_t;
-    int pthread_mutex_lock(pthread_mutex_t *m);
-    int pthread_mutex_unlock(pthread_mutex_t *m);
-    """
-)
 
 PAGE_SIZE = mmap.PAGESIZE
 # Offsets in struct perf_event_mmap_page (linux/perf_event.h): the first 1 KiB is the
@@ -73,14 +64,13 @@ RAW_SIZE = struct.Struct("=I")
 
 _STRONGLY_ORDERED = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
 _fence_mutex = None if _STRONGLY_ORDERED else _ffi.new("pthread_mutex_t *")
-_pthread = None if _STRONGLY_ORDERED else _ffi.dlopen(None)
 
 
 def memory_fence() -> None:
     """Order the loads/stores before this call with those after it (no-op on x86-64, TSO)."""
     if _fence_mutex is not None:
-        _pthread.pthread_mutex_lock(_fence_mutex)
-        _pthread.pthread_mutex_unlock(_fence_mutex)
+        _libc.pthread_mutex_lock(_fence_mutex)
+        _libc.pthread_mutex_unlock(_fence_mutex)
 
 
 class PerfRing:

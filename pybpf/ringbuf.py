@@ -24,13 +24,10 @@ import os
 import select
 from collections.abc import Callable
 
-from cffi import FFI
-
+from .abi import ffi as _ffi
 from .lifecycle import Closeable, close_all
 from .perf_buffer import memory_fence
 from .syscall import kernel
-
-_ffi = FFI()
 
 PAGE_SIZE = mmap.PAGESIZE
 BUSY_BIT = 1 << 31

@@ -6,7 +6,8 @@ All of pybpf's kernel access (``bpf(2)``, ``perf_event_open(2)``, ``ioctl(2)``, 
 ENOSPC, EINVAL, E2BIG...) can be exercised without root; tests of the happy paths use the real
 kernel.
 
-cffi runs in ABI mode (``ffi.dlopen(None)``): nothing is compiled at install time. Every failing
+cffi runs in ABI mode (``ffi.dlopen(None)``, types pre-parsed in :mod:`pybpf._abi`): nothing is
+compiled at install time and no C is parsed at import. Every failing
 call raises :class:`OSError` with the kernel's errno; it is never swallowed.
 """
 
@@ -17,22 +18,7 @@ import os
 import platform
 from collections.abc import Iterator
 
-from cffi import FFI
-
-ffi = FFI()
-ffi.cdef(
-    """
-    long syscall(long number, ...);
-    int ioctl(int fd, unsigned long request, ...);
-    int close(int fd);
-    void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
-    int munmap(void *addr, size_t length);
-    struct rlimit { unsigned long rlim_cur; unsigned long rlim_max; };
-    int getrlimit(int resource, struct rlimit *rlim);
-    int setrlimit(int resource, const struct rlimit *rlim);
-    """
-)
-libc = ffi.dlopen(None)
+from .abi import ffi, libc
 
 # Syscall numbers per architecture (arch/*/entry/syscalls, include/uapi/asm-generic/unistd.h).
 _SYSCALL_NUMBERS = {

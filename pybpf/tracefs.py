@@ -13,16 +13,9 @@ import functools
 import os
 from pathlib import Path
 
-from cffi import FFI
+from .abi import ffi, libc
 
 CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-
-_ffi = FFI()
-_ffi.cdef(
-    "int mount(const char *source, const char *target, const char *fstype, "
-    "unsigned long flags, const void *data);"
-)
-_libc = _ffi.dlopen(None)
 
 
 def _looks_mounted(path: str) -> bool:
@@ -31,9 +24,9 @@ def _looks_mounted(path: str) -> bool:
 
 def _mount_tracefs(target: str) -> None:
     """``mount -t tracefs nodev <target>`` with mount(2)."""
-    ret = _libc.mount(b"nodev", target.encode(), b"tracefs", 0, _ffi.NULL)
+    ret = libc.mount(b"nodev", target.encode(), b"tracefs", 0, ffi.NULL)
     if ret != 0:
-        err = _ffi.errno
+        err = ffi.errno
         raise OSError(
             err,
             f"tracefs is not mounted and mounting it at {target} failed: {os.strerror(err)} "
