@@ -1,9 +1,11 @@
 """The process layer's one kernel seam: ``openat2(2)`` and ``process_vm_readv(2)`` through cffi.
 
-cffi runs in ABI mode (``dlopen(None)``, ``syscall(2)``): nothing is compiled. Every call goes
-through the :class:`ProcessCalls` object returned by :func:`calls`, so tests can swap it with
-:func:`use_calls` to make the kernel say ENOSYS, EPERM or EFAULT. The FFI is built on first use:
-a profile that never needs these calls does not pay for the declarations.
+cffi runs in ABI mode (``dlopen(None)``, ``syscall(2)``): nothing is compiled, and the
+declarations (:mod:`profiler.process.abi_source`) are pre-parsed in :mod:`profiler.process._abi`,
+so no C is parsed at run time. Every call goes through the :class:`ProcessCalls` object returned
+by :func:`calls`, so tests can swap it with :func:`use_calls` to make the kernel say ENOSYS,
+EPERM or EFAULT. The FFI is loaded on first use: a profile that never needs these calls does not
+load it.
 """
 
 from __future__ import annotations
@@ -36,16 +38,16 @@ _libc: Any = None
 def _lib() -> tuple[Any, Any]:
     global _ffi, _libc
     if _ffi is None:
-        from cffi import FFI
+        try:
+            from ._abi import ffi
+        except ImportError:
+            # A _cffi_backend that cannot read the pre-parsed tables (see pybpf.abi): parse the
+            # declarations now instead.
+            from pybpf.abi_codegen import runtime_ffi
 
-        ffi = FFI()
-        ffi.cdef(
-            """
-            long syscall(long number, ...);
-            struct open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
-            struct iovec { void *iov_base; size_t iov_len; };
-            """
-        )
+            from .abi_source import CDEF
+
+            ffi = runtime_ffi(CDEF)
         _libc = ffi.dlopen(None)
         _ffi = ffi
     return _ffi, _libc
