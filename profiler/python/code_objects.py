@@ -25,7 +25,7 @@ from .layouts import NONE, Layout
 from .line_table import LineTable
 from .memory import MemoryReader
 
-MAX_CODE_OBJECTS = 20000  # per process
+MAX_CODE_OBJECTS = 8192  # per process (names and a line table each)
 MAX_NAME_CHARS = 1024  # longer names and paths are cut (a target chooses them)
 MAX_LINE_TABLE = 256 << 10  # bytes of co_linetable read at most
 # Unicode kinds (PyUnicode_1BYTE_KIND...): character width in bytes.

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from ..bpf.python_stacks import PyFrames, PythonStacks
     from ..bpf.samples import RawSample
 
-MAX_FRAME_CACHE = 1 << 16  # named frames (and stack keys) per process; serials in all
+MAX_FRAME_CACHE = 1 << 14  # named frames (and stack keys) per process; serials in all (each
+# entry ~300 bytes: a whole-machine agent keeps one cache per Python process)
 
 
 @dataclass
