@@ -163,6 +163,9 @@ class Sections:
         # overlap (every unit pointing a little further into one long table) would be parsed
         # again and again: bounded here.
         self._abbrev_bytes_left = (1 << 16) + 2 * len(self.abbrev)
+        # Range lists likewise: shifted by a few bytes, every unit's list runs on to the end of
+        # the section (no terminator where one is looked for), units x section in all.
+        self._range_bytes_left = (1 << 20) + 4 * (len(self.ranges) + len(self.rnglists))
         self._strings: dict[tuple[int, int], str] = {}
         self.string_budget = (4 << 20) + 8 * (len(self.info) + len(self.str) + len(self.line_str))
 
@@ -176,6 +179,14 @@ class Sections:
                 raise DwarfError("abbreviation tables overlap: .debug_abbrev read again and again")
             self._abbrevs[offset] = table
         return table
+
+    def charge_ranges(self, size: int) -> None:
+        """Count ``size`` bytes of range lists read; raises ``DwarfError`` past the budget."""
+        self._range_bytes_left -= size
+        if self._range_bytes_left < 0:
+            raise DwarfError(
+                "range lists overlap: .debug_ranges/.debug_rnglists read again and again"
+            )
 
     def string(self, section: memoryview, offset: int) -> str:
         """The NUL-terminated string at ``offset`` of ``section`` (``str`` or ``line_str``)."""
@@ -390,6 +401,7 @@ class UnitReader:
                 base = high
                 continue
             out.append((base + low, base + high))
+        self.s.charge_ranges(pos - offset)
         return out
 
     def _rnglist(self, offset: int, base: int) -> list[tuple[int, int]]:
@@ -432,4 +444,5 @@ class UnitReader:
                 out.append((low, low + length))
             else:
                 raise DwarfError(f"unknown range list entry kind {kind} at {pos - 1:#x}")
+        self.s.charge_ranges(pos - offset)
         return out

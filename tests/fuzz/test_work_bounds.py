@@ -99,3 +99,27 @@ def test_a_search_table_pointing_many_times_at_one_fde_is_bounded():
     assert lazy.bad_fdes > 0
     parsed_bytes = 4 * len(section) + (1 << 20)
     assert (count - lazy.bad_fdes) * len(program) <= parsed_bytes + len(program)
+
+
+def test_range_lists_without_their_terminator_are_read_a_bounded_number_of_times(tmp_path):
+    # Found by the long fuzzing mode: .debug_ranges shifted by a few bytes (an insertion), so
+    # no list ends where one is looked for and every unit's list runs on to the section's end:
+    # units x section of work (over 2 minutes for a Rust binary's DWARF). Now bounded.
+    from profiler.symbolize.dwarf_dies import DwarfError, UnitReader
+
+    binary = Path(build_c_program(tmp_path, 4)).read_bytes()
+    names = (".debug_info", ".debug_abbrev", ".debug_line", ".debug_str", ".debug_aranges")
+    sections = {n: section_bytes(binary, n) for n in names}
+    sections[".debug_ranges"] = struct.pack("<QQ", 0x10, 0x20) * 4096  # 64 KiB, no (0, 0)
+    info = DwarfInfo.from_sections(sections, True, 8)
+    reader = UnitReader(info._sections, next(iter(info._cus.values())))
+    assert len(reader.range_list(0, 0x1000)) == 4096  # one whole read is fine
+    reads = 1
+    try:
+        while reads < 1000:
+            reader.range_list(0, 0x1000)
+            reads += 1
+    except DwarfError as e:
+        assert "range lists" in str(e)
+    # The budget: 1 MiB plus 4 times the section, i.e. ~20 whole reads of it, not 1000.
+    assert reads <= ((1 << 20) + 4 * len(sections[".debug_ranges"])) // (1 << 16) + 1
