@@ -35,6 +35,18 @@ _ENDBR64 = 0xFA1E0FF3 - (1 << 32)
 _BND_JMP = 0xF2  # bnd jmp *disp32(%rip): f2 ff 25
 
 
+def _jump_slot(
+    a: Assembler, target: Register, code_off: int, disp_at: int, length: int, then: str
+) -> None:
+    """Emit: ``target`` (a PLT entry's address) becomes the GOT slot its ``jmp *disp(%rip)``
+    reads: the entry + the jump's end (``length`` bytes in) + the disp32 at ``disp_at``; then
+    go to ``then``."""
+    _load_s32(a, R2, code_off, disp_at)
+    a.add(target, length)
+    a.add(target, R2, comment="the GOT slot of jmp *disp(%rip)")
+    a.ja(then)
+
+
 def _load_s32(a: Assembler, dst: Register, base_off: int, at: int) -> None:
     """``dst = (s64) *(s32 *)(r10 + base_off + at)``; unaligned stack words are put together
     from bytes (the verifier wants aligned stack access)."""
@@ -114,29 +126,20 @@ def emit_leaf_caller(
         plt_ibt, plt_bnd = f"leaf_plt_ibt_{n}_{word}", f"leaf_plt_bnd_{n}_{word}"
         a.ldx(H, R1, R10, code_off)
         a.jne(R1, _JMP_RIP_SLOT, plt_ibt)
-        _load_s32(a, R2, code_off, 2)
-        a.add(target, 6)
-        a.add(target, R2, comment="the GOT slot of jmp *disp(%rip)")
-        a.ja(read_slot)
+        _jump_slot(a, target, code_off, 2, 6, read_slot)
         a.label(plt_ibt)
         a.ldx(W, R1, R10, code_off)
         a.jne32(R1, _ENDBR64, next_word)
         a.ldx(H, R1, R10, code_off + 4)
         a.jne(R1, _JMP_RIP_SLOT, plt_bnd)
-        _load_s32(a, R2, code_off, 6)
-        a.add(target, 10)
-        a.add(target, R2)
-        a.ja(read_slot)
+        _jump_slot(a, target, code_off, 6, 10, read_slot)
         a.label(plt_bnd)
         a.ldx(B, R1, R10, code_off + 4)
         a.jne(R1, _BND_JMP, next_word)
         for at, byte in ((5, _JMP_RIP_SLOT & 0xFF), (6, _JMP_RIP_SLOT >> 8)):
             a.ldx(B, R1, R10, code_off + at)  # byte loads: code_off + 5 is not 2-aligned
             a.jne(R1, byte, next_word)
-        _load_s32(a, R2, code_off, 7)
-        a.add(target, 11)
-        a.add(target, R2)
-        a.ja(read_slot)
+        _jump_slot(a, target, code_off, 7, 11, read_slot)
         # call *disp32(%rip): the slot is relative to the return address.
         a.label(slot)
         a.ldx(H, R1, R10, code_off + 2)
